@@ -212,3 +212,6 @@ func readNullableBytes(b []byte) (field, rest []byte, ok bool) {
 	}
 	return rest[:n:n], rest[n:], true
 }
+
+// HeadersSize returns the encoded size of the record's headers (for limits).
+func (r *Record) HeadersSize() int { return len(r.headers) }

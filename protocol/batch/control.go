@@ -1,0 +1,28 @@
+package batch
+
+import "encoding/binary"
+
+// Control record types: the first byte of a control record's key. Append only: a number, once
+// given a meaning, keeps it.
+const (
+	// ControlTombstone deletes one data record (XDEL); the value is the deleted record's offset,
+	// 8 bytes little-endian.
+	ControlTombstone byte = 1
+)
+
+// TombstoneOffset returns the deleted offset of a control record, and false when the record is
+// not a well-formed tombstone.
+func TombstoneOffset(r Record) (uint64, bool) {
+	if len(r.Key) != 1 || r.Key[0] != ControlTombstone || len(r.Value) != 8 {
+		return 0, false
+	}
+	return binary.LittleEndian.Uint64(r.Value), true
+}
+
+// TombstoneKey is the key of a tombstone control record.
+var TombstoneKey = []byte{ControlTombstone}
+
+// AppendTombstoneValue appends the value of a tombstone for offset to dst.
+func AppendTombstoneValue(dst []byte, offset uint64) []byte {
+	return binary.LittleEndian.AppendUint64(dst, offset)
+}

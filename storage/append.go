@@ -1,0 +1,187 @@
+package storage
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/shoalmq/shoal/protocol/batch"
+)
+
+// Append writes batch b as the leader of epoch: it validates b (limits, layout, CRC), assigns the
+// next offsets and, for an AttrAutoID batch, ids from the clock (nowMs, never going backwards),
+// checks explicit ids against LastID (Redis's XADD error when they do not rise), and writes it to
+// the active segment. Append rewrites b's header in place; b is not retained.
+//
+// The batch is durable once DurableEnd passes Appended.NextOffset (see WaitDurable).
+func (l *Log) Append(b []byte, epoch uint64, nowMs uint64) (Appended, error) {
+	h, err := l.checkBatch(b)
+	if err != nil {
+		return Appended{}, err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkEpochLocked(epoch); err != nil {
+		return Appended{}, err
+	}
+	first := h.FirstID
+	if !h.IsControl() {
+		if h.Attributes&batch.AttrAutoID != 0 {
+			first, err = batch.NextAutoIDs(l.lastID, nowMs, h.RecordCount)
+		} else {
+			err = batch.CheckExplicitID(l.lastID, h.FirstID)
+		}
+		if err != nil {
+			return Appended{}, err
+		}
+	}
+	batch.Stamp(b, l.nextOffset(), epoch, first)
+	h, err = batch.ReadHeader(b)
+	if err != nil {
+		panic(fmt.Sprintf("storage: a stamped batch no longer reads: %v", err))
+	}
+	return l.writeLocked(b, h)
+}
+
+// AppendReplica writes batch b exactly as the leader stored it (a follower's append): its base
+// offset must be the log end, its epoch not below the last one, its ids above LastID.
+func (l *Log) AppendReplica(b []byte) (Appended, error) {
+	h, err := l.checkBatch(b)
+	if err != nil {
+		return Appended{}, err
+	}
+	if h.Attributes&batch.AttrAutoID != 0 {
+		return Appended{}, fmt.Errorf("%w: replica batch at offset %d has no ids assigned", ErrCorrupt, h.BaseOffset)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkEpochLocked(h.LeaderEpoch); err != nil {
+		return Appended{}, err
+	}
+	if next := l.nextOffset(); h.BaseOffset != next {
+		return Appended{}, fmt.Errorf("%w: batch at %d, log end %d", ErrOffsetMismatch, h.BaseOffset, next)
+	}
+	if !h.IsControl() && !l.lastID.Less(h.FirstID) {
+		return Appended{}, fmt.Errorf("%w: replica batch id %v, last id %v", ErrIDNotIncreasing, h.FirstID, l.lastID)
+	}
+	return l.writeLocked(b, h)
+}
+
+func (l *Log) checkEpochLocked(epoch uint64) error {
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	if last := l.lastEpochLocked(); epoch < last {
+		return fmt.Errorf("%w: append in epoch %d, log is at epoch %d", ErrStaleEpoch, epoch, last)
+	}
+	return nil
+}
+
+// checkBatch validates a batch before any lock is taken: size, layout, CRC and record limits.
+func (l *Log) checkBatch(b []byte) (batch.Header, error) {
+	if len(b) > l.cfg.MaxBatchBytes {
+		return batch.Header{}, fmt.Errorf("%w: batch of %d bytes, limit %d", ErrTooLarge, len(b), l.cfg.MaxBatchBytes)
+	}
+	h, err := batch.Check(b)
+	if err != nil {
+		return h, fmt.Errorf("%w: %w", ErrCorrupt, err)
+	}
+	it := batch.Iterate(b, h)
+	for it.Next() {
+		r := it.Record()
+		if len(r.Key) > l.cfg.MaxKeyBytes {
+			return h, fmt.Errorf("%w: key of %d bytes, limit %d", ErrTooLarge, len(r.Key), l.cfg.MaxKeyBytes)
+		}
+		if size := len(r.Key) + len(r.Value) + r.HeadersSize(); size > l.cfg.MaxRecordBytes {
+			return h, fmt.Errorf("%w: record of %d bytes, limit %d", ErrTooLarge, size, l.cfg.MaxRecordBytes)
+		}
+	}
+	return h, nil
+}
+
+// writeLocked writes a checked, stamped batch at the log end.
+func (l *Log) writeLocked(b []byte, h batch.Header) (Appended, error) {
+	if err := l.maybeRollLocked(len(b)); err != nil {
+		return Appended{}, err
+	}
+	if h.LeaderEpoch > l.lastEpochLocked() {
+		// The epoch history is durable before the first batch of the epoch is written.
+		m := l.meta
+		m.Epochs = append(append([]EpochStart(nil), m.Epochs...), EpochStart{Epoch: h.LeaderEpoch, StartOffset: h.BaseOffset})
+		if err := l.saveMetaLocked(m); err != nil {
+			return Appended{}, err
+		}
+	}
+	seg := l.active()
+	pos := seg.size
+	if n, err := seg.file.Write(b); err != nil || n != len(b) {
+		// A partial batch may sit at the tail: take it back, or stop writing altogether.
+		if terr := seg.file.Truncate(pos); terr != nil {
+			return Appended{}, l.failLocked(fmt.Errorf("write %s: %v; undo: %w", seg.path, err, terr))
+		}
+		return Appended{}, fmt.Errorf("storage: write %s: %w", seg.path, err)
+	}
+	if seg.createdAt.IsZero() {
+		seg.createdAt = l.cfg.Now()
+	}
+	seg.add(h, pos, l.cfg.IndexIntervalBytes)
+	if h.IsControl() {
+		l.applyTombstones(b, h)
+	} else {
+		l.lastID = h.LastID
+	}
+	l.kickSyncer()
+	return Appended{BaseOffset: h.BaseOffset, NextOffset: h.NextOffset(), FirstID: h.FirstID, LastID: h.LastID}, nil
+}
+
+// maybeRollLocked seals the active segment when the incoming bytes would take it past
+// SegmentBytes or it is older than SegmentAge.
+func (l *Log) maybeRollLocked(incoming int) error {
+	seg := l.active()
+	if seg.empty() {
+		return nil
+	}
+	full := seg.size+int64(incoming) > l.cfg.SegmentBytes
+	old := l.cfg.SegmentAge > 0 && l.cfg.Now().Sub(seg.createdAt) >= l.cfg.SegmentAge
+	if !full && !old {
+		return nil
+	}
+	return l.rollLocked()
+}
+
+// rollLocked seals the active segment (fsync, index file) and starts a new one whose directory
+// entry is durable before anything is appended to it.
+func (l *Log) rollLocked() error {
+	seg := l.active()
+	if err := seg.file.Sync(); err != nil {
+		return l.failLocked(fmt.Errorf("sync %s: %w", seg.path, err))
+	}
+	if err := writeFileAtomic(l.fs, l.cfg.Dir, segmentBaseName(seg.indexPath()), encodeIndex(seg.entries, seg.end)); err != nil {
+		return l.failLocked(err)
+	}
+	next, err := l.createSegment(seg.nextOffset())
+	if err != nil {
+		return l.failLocked(err)
+	}
+	l.segments = append(l.segments, next)
+	// The meta file checkpoints the tombstones, so recovery scans only the newer segments.
+	if err := l.saveMetaLocked(l.meta); err != nil {
+		return err
+	}
+	l.kickSyncer()
+	return nil
+}
+
+// createSegment creates an empty segment file (replacing a stale one) and syncs the directory.
+func (l *Log) createSegment(base uint64) (*segment, error) {
+	seg := newSegment(l.cfg.Dir, base, nil)
+	file, err := l.fs.OpenFile(seg.path, os.O_CREATE|os.O_TRUNC|os.O_RDWR|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", seg.path, err)
+	}
+	if err := l.fs.SyncDir(l.cfg.Dir); err != nil {
+		_ = file.Close()
+		return nil, fmt.Errorf("sync %s: %w", l.cfg.Dir, err)
+	}
+	seg.file = file
+	return seg, nil
+}

@@ -1,0 +1,175 @@
+package storage
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"github.com/shoalmq/shoal/protocol/batch"
+	"github.com/shoalmq/shoal/storage/vfs"
+)
+
+// EpochStart records that the leader epoch Epoch wrote its first batch at StartOffset.
+type EpochStart struct {
+	Epoch       uint64 `json:"epoch"`
+	StartOffset uint64 `json:"start_offset"`
+}
+
+// partitionMeta is the small per-partition state that is not derivable cheaply from the
+// segments. It is rewritten whole and atomically (write, fsync, rename, fsync the directory).
+//
+// Invariant: Epochs rise strictly in Epoch and never decrease in StartOffset; Tombstones are
+// sorted and unique, all >= LogStart and < TombstonesThrough.
+type partitionMeta struct {
+	Version       int          `json:"version"`
+	Epochs        []EpochStart `json:"epochs"`
+	PromisedEpoch uint64       `json:"promised_epoch"`
+	LogStart      uint64       `json:"log_start"`
+	// LastIDFloor is the last id of segments deleted by retention: the log's last id when no
+	// data record is left on disk.
+	LastIDFloor batch.ID `json:"last_id_floor"`
+	// Tombstones are deleted offsets (XDEL) found in control batches below TombstonesThrough;
+	// recovery scans control batches from there on.
+	Tombstones        []uint64 `json:"tombstones"`
+	TombstonesThrough uint64   `json:"tombstones_through"`
+	// CleanShutdown is true only between Close and the next Open.
+	CleanShutdown bool `json:"clean_shutdown"`
+}
+
+const (
+	metaFileName    = "partition.meta"
+	metaVersion     = 1
+	metaMagic       = 0x53484d54 // "SHMT"
+	metaHeaderSize  = 8
+	metaMaxFileSize = 256 << 20
+)
+
+// encodeMeta returns the file bytes: magic, CRC32C of the JSON body, the body.
+func encodeMeta(m partitionMeta) []byte {
+	body, err := json.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("storage: marshal partition meta: %v", err)) // only plain fields: cannot fail
+	}
+	buf := binary.LittleEndian.AppendUint32(make([]byte, 0, metaHeaderSize+len(body)), metaMagic)
+	buf = binary.LittleEndian.AppendUint32(buf, crc32.Checksum(body, castagnoli))
+	return append(buf, body...)
+}
+
+// decodeMeta parses and checks a meta file. It never panics.
+func decodeMeta(b []byte) (partitionMeta, error) {
+	var m partitionMeta
+	if len(b) < metaHeaderSize || binary.LittleEndian.Uint32(b) != metaMagic {
+		return m, errors.New("not a partition meta file (bad magic or short)")
+	}
+	body := b[metaHeaderSize:]
+	if binary.LittleEndian.Uint32(b[4:]) != crc32.Checksum(body, castagnoli) {
+		return m, errors.New("crc mismatch")
+	}
+	if err := json.Unmarshal(body, &m); err != nil {
+		return m, err
+	}
+	return m, m.check()
+}
+
+func (m partitionMeta) check() error {
+	if m.Version != metaVersion {
+		return fmt.Errorf("version %d, want %d", m.Version, metaVersion)
+	}
+	for i := 1; i < len(m.Epochs); i++ {
+		if m.Epochs[i].Epoch <= m.Epochs[i-1].Epoch || m.Epochs[i].StartOffset < m.Epochs[i-1].StartOffset {
+			return fmt.Errorf("epoch history out of order at %d: %v after %v", i, m.Epochs[i], m.Epochs[i-1])
+		}
+	}
+	for i, t := range m.Tombstones {
+		if t < m.LogStart || t >= m.TombstonesThrough || (i > 0 && t <= m.Tombstones[i-1]) {
+			return fmt.Errorf("tombstone %d (offset %d) out of order or range", i, t)
+		}
+	}
+	return nil
+}
+
+// readMeta reads the partition's meta file; found is false when there is none yet.
+func readMeta(fsys vfs.FS, dir string) (m partitionMeta, found bool, err error) {
+	path := filepath.Join(dir, metaFileName)
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return partitionMeta{Version: metaVersion}, false, nil
+	}
+	if err != nil {
+		return m, false, err
+	}
+	defer f.Close()
+	b, err := readWhole(f, metaMaxFileSize)
+	if err != nil {
+		return m, false, fmt.Errorf("read %s: %w", path, err)
+	}
+	if m, err = decodeMeta(b); err != nil {
+		return m, false, fmt.Errorf("%w: %s: %w (restore it from a replica, or move the partition directory aside)", ErrCorrupt, path, err)
+	}
+	return m, true, nil
+}
+
+// writeMeta replaces the meta file atomically and durably.
+func writeMeta(fsys vfs.FS, dir string, m partitionMeta) error {
+	m.Version = metaVersion
+	return writeFileAtomic(fsys, dir, metaFileName, encodeMeta(m))
+}
+
+// writeFileAtomic writes name in dir through a temporary file: write, fsync, rename, fsync dir.
+func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte) error {
+	path := filepath.Join(dir, name)
+	tmp := path + ".tmp"
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, path)
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// readWhole reads a whole file of at most limit bytes.
+func readWhole(f vfs.File, limit int64) ([]byte, error) {
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size > limit {
+		return nil, fmt.Errorf("%d bytes, above the limit of %d", size, limit)
+	}
+	b := make([]byte, size)
+	n, err := f.ReadAt(b, 0)
+	if int64(n) == size {
+		err = nil
+	}
+	return b[:n], err
+}
+
+// addTombstone inserts offset into the sorted tombstone set and reports whether it was new.
+func addTombstone(set []uint64, offset uint64) ([]uint64, bool) {
+	i, found := slices.BinarySearch(set, offset)
+	if found {
+		return set, false
+	}
+	return slices.Insert(set, i, offset), true
+}

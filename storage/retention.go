@@ -1,0 +1,419 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"slices"
+
+	"github.com/shoalmq/shoal/protocol/batch"
+)
+
+// Trim is a Redis XTRIM: keep at most MaxLen live records (ByMinID false) or drop the records
+// whose id is below MinID (ByMinID true). Approx ("~") removes whole segments only, which is
+// cheap and keeps a little more than asked.
+type Trim struct {
+	ByMinID bool
+	MaxLen  uint64
+	MinID   batch.ID
+	Approx  bool
+}
+
+// Trim removes records from the front of the log as t says and returns how many live records it
+// removed. Exact trims move the log start inside a segment; whole segments are deleted.
+func (l *Log) Trim(t Trim) (uint64, error) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return 0, err
+	}
+	before := l.liveRecordsLocked()
+	var newStart uint64
+	var err error
+	switch {
+	case t.ByMinID && t.Approx:
+		newStart = l.wholeSegmentsBelow(func(s *segment) bool { return s.end.lastIDBefore.Less(t.MinID) })
+	case t.ByMinID:
+		newStart, err = l.findFirstLocked(func(e indexEntry) bool { return !e.lastIDBefore.Less(t.MinID) },
+			func(h batch.Header) bool { return !h.LastID.Less(t.MinID) },
+			func(r batch.Record) bool { return !r.ID.Less(t.MinID) })
+	case t.Approx:
+		newStart = l.approxMaxLenStart(t.MaxLen)
+	default:
+		newStart, err = l.exactMaxLenStart(t.MaxLen)
+	}
+	if err == nil {
+		err = l.moveLogStartLocked(newStart)
+	}
+	return before - l.liveRecordsLocked(), err
+}
+
+// EnforceRetention applies the configured Retention at time nowMs, deleting whole sealed
+// segments (and the active one, after rolling it, when all of it has expired by age). It returns
+// the number of live records removed.
+func (l *Log) EnforceRetention(nowMs int64) (uint64, error) {
+	r := l.cfg.Retention
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return 0, err
+	}
+	before := l.liveRecordsLocked()
+	expired := func(s *segment) bool { return s.end.maxTimestampBefore < nowMs-r.MaxAge.Milliseconds() }
+	if r.MaxAge > 0 && !l.active().empty() && expired(l.active()) {
+		if err := l.rollLocked(); err != nil {
+			return 0, err
+		}
+	}
+	newStart := l.meta.LogStart
+	if r.MaxAge > 0 {
+		newStart = max(newStart, l.wholeSegmentsBelow(expired))
+	}
+	if r.MaxBytes > 0 {
+		newStart = max(newStart, l.bytesRetentionStart(r.MaxBytes))
+	}
+	if r.MaxRecords > 0 {
+		newStart = max(newStart, l.approxMaxLenStart(r.MaxRecords))
+	}
+	err := l.moveLogStartLocked(newStart)
+	return before - l.liveRecordsLocked(), err
+}
+
+// wholeSegmentsBelow returns the base of the first segment that is active or not droppable:
+// the new log start when the leading droppable segments go.
+func (l *Log) wholeSegmentsBelow(droppable func(*segment) bool) uint64 {
+	for _, s := range l.segments[:len(l.segments)-1] {
+		if !droppable(s) {
+			return max(s.baseOffset, l.meta.LogStart)
+		}
+	}
+	return max(l.active().baseOffset, l.meta.LogStart)
+}
+
+func (l *Log) bytesRetentionStart(maxBytes int64) uint64 {
+	var total int64
+	for _, s := range l.segments {
+		total += s.size
+	}
+	return l.wholeSegmentsBelow(func(s *segment) bool {
+		if total-s.size < maxBytes {
+			return false
+		}
+		total -= s.size
+		return true
+	})
+}
+
+// approxMaxLenStart drops leading sealed segments while at least maxLen live records remain.
+func (l *Log) approxMaxLenStart(maxLen uint64) uint64 {
+	live := l.liveRecordsLocked()
+	return l.wholeSegmentsBelow(func(s *segment) bool {
+		n := l.liveInSegment(s)
+		if live-n < maxLen {
+			return false
+		}
+		live -= n
+		return true
+	})
+}
+
+// exactMaxLenStart returns the offset of the first live record to keep so that maxLen remain.
+func (l *Log) exactMaxLenStart(maxLen uint64) (uint64, error) {
+	live := l.liveRecordsLocked()
+	if live <= maxLen {
+		return l.meta.LogStart, nil
+	}
+	drop := live - maxLen
+	for _, s := range l.segments {
+		n := l.liveInSegment(s)
+		if drop >= n {
+			drop -= n
+			continue
+		}
+		return l.nthLiveRecord(s, drop)
+	}
+	return l.nextOffset(), nil
+}
+
+// nthLiveRecord returns the offset of the live data record that has n live records before it in
+// seg, counting from the log start.
+func (l *Log) nthLiveRecord(seg *segment, n uint64) (uint64, error) {
+	from := max(seg.baseOffset, l.meta.LogStart)
+	start := entryForOffset(seg.entries, from)
+	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, l.cfg.MaxBatchBytes, nil)
+	for {
+		h, b, at, err := sc.next()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return seg.nextOffset(), nil
+			}
+			return 0, corruptAt(seg.path, at, h.BaseOffset, err)
+		}
+		if h.IsControl() || h.NextOffset() <= from {
+			continue
+		}
+		it := batch.Iterate(b, h)
+		for it.Next() {
+			r := it.Record()
+			if r.Offset < from || l.isDeleted(r.Offset) {
+				continue
+			}
+			if n == 0 {
+				return r.Offset, nil
+			}
+			n--
+		}
+	}
+}
+
+func (l *Log) isDeleted(offset uint64) bool {
+	_, found := slices.BinarySearch(l.tombstones, offset)
+	return found
+}
+
+// liveRecordsLocked counts the data records from the log start that are not deleted.
+func (l *Log) liveRecordsLocked() uint64 {
+	var n uint64
+	for _, s := range l.segments {
+		n += l.liveInSegment(s)
+	}
+	return n
+}
+
+// liveInSegment counts the live data records of s at or above the log start.
+func (l *Log) liveInSegment(s *segment) uint64 {
+	if s.nextOffset() <= l.meta.LogStart {
+		return 0
+	}
+	n := uint64(s.end.dataRecordsBefore)
+	if s == l.segments[0] {
+		n -= l.dataBelowStart
+	}
+	from := max(s.baseOffset, l.meta.LogStart)
+	i, _ := slices.BinarySearch(l.tombstones, from)
+	j, _ := slices.BinarySearch(l.tombstones, s.nextOffset())
+	return n - uint64(j-i)
+}
+
+// moveLogStartLocked makes newStart the log start (if it is above the current one): the meta
+// file first, then the segments wholly below it are deleted.
+func (l *Log) moveLogStartLocked(newStart uint64) error {
+	if newStart <= l.meta.LogStart {
+		return nil
+	}
+	drop := 0
+	for drop < len(l.segments)-1 && l.segments[drop+1].baseOffset <= newStart {
+		drop++
+	}
+	m := l.meta
+	m.LogStart = newStart
+	for _, s := range l.segments[:drop] {
+		if s.end.dataRecordsBefore > 0 && m.LastIDFloor.Less(s.end.lastIDBefore) {
+			m.LastIDFloor = s.end.lastIDBefore
+		}
+	}
+	l.tombstones = slices.Clone(l.tombstones[len(l.deletedBelow(newStart)):])
+	if err := l.saveMetaLocked(m); err != nil {
+		return err
+	}
+	removed := l.segments[:drop]
+	l.segments = slices.Clone(l.segments[drop:])
+	if err := l.removeSegmentFiles(removed); err != nil {
+		return err
+	}
+	var err error
+	l.dataBelowStart, err = l.countDataBelow(l.segments[0], newStart)
+	return err
+}
+
+func (l *Log) deletedBelow(offset uint64) []uint64 {
+	i, _ := slices.BinarySearch(l.tombstones, offset)
+	return l.tombstones[:i]
+}
+
+// removeSegmentFiles closes and deletes the files of segments that left the log.
+func (l *Log) removeSegmentFiles(removed []*segment) error {
+	if len(removed) == 0 {
+		return nil
+	}
+	var errs []error
+	for _, s := range removed {
+		errs = append(errs, s.file.Close(), l.fs.Remove(s.path))
+		if err := l.fs.Remove(s.indexPath()); err != nil && !isNotExist(err) {
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, l.fs.SyncDir(l.cfg.Dir))
+	if err := errors.Join(errs...); err != nil {
+		// The meta file already moved the log start: the next Open removes what is left.
+		l.log.Warn("storage: could not remove old segments", "dir", l.cfg.Dir, "err", err)
+	}
+	return nil
+}
+
+// countDataBelow counts the data records of seg with offsets below offset.
+func (l *Log) countDataBelow(seg *segment, offset uint64) (uint64, error) {
+	if offset <= seg.baseOffset {
+		return 0, nil
+	}
+	start := entryForOffset(seg.entries, offset)
+	n := uint64(start.dataRecordsBefore)
+	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, l.cfg.MaxBatchBytes, nil)
+	for {
+		h, _, at, err := sc.next()
+		if errors.Is(err, io.EOF) || (err == nil && h.BaseOffset >= offset) {
+			return n, nil
+		}
+		if err != nil {
+			return n, corruptAt(seg.path, at, h.BaseOffset, err)
+		}
+		if !h.IsControl() {
+			n += min(uint64(h.RecordCount), offset-h.BaseOffset)
+		}
+	}
+}
+
+// Delete marks the records with the given ids deleted (Redis XDEL) by appending one control
+// batch of tombstones in epoch; it returns how many of the ids existed and were not deleted yet.
+// Reads report deleted offsets (ReadResult.Deleted) and Records skips them.
+func (l *Log) Delete(ids []batch.ID, epoch uint64, nowMs int64) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkEpochLocked(epoch); err != nil {
+		return 0, err
+	}
+	var offsets []uint64
+	for _, id := range ids {
+		offset, found, err := l.offsetOfIDLocked(id)
+		if err != nil {
+			return 0, err
+		}
+		if found && !l.isDeleted(offset) && !slices.Contains(offsets, offset) {
+			offsets = append(offsets, offset)
+		}
+	}
+	if len(offsets) == 0 {
+		return 0, nil
+	}
+	b := batch.NewBuilder(batch.HeaderSize + 16*len(offsets))
+	b.Reset(batch.Options{Control: true, ProducerID: batch.NoProducer})
+	for _, offset := range offsets {
+		if err := b.Add(batch.ID{}, nowMs, batch.TombstoneKey, batch.AppendTombstoneValue(nil, offset), nil); err != nil {
+			return 0, err
+		}
+	}
+	data, err := b.Finish()
+	if err != nil {
+		return 0, err
+	}
+	batch.Stamp(data, l.nextOffset(), epoch, batch.ID{})
+	h, _ := batch.ReadHeader(data)
+	if _, err := l.writeLocked(data, h); err != nil {
+		return 0, err
+	}
+	return len(offsets), nil
+}
+
+// offsetOfIDLocked returns the offset of the data record with exactly id, at or above the log
+// start.
+func (l *Log) offsetOfIDLocked(id batch.ID) (uint64, bool, error) {
+	var got batch.ID
+	offset, err := l.findFirstLocked(func(e indexEntry) bool { return !e.lastIDBefore.Less(id) },
+		func(h batch.Header) bool { return !h.LastID.Less(id) },
+		func(r batch.Record) bool { got = r.ID; return !r.ID.Less(id) })
+	if err != nil || got != id || offset >= l.nextOffset() || offset < l.meta.LogStart {
+		return 0, false, err
+	}
+	return offset, true, nil
+}
+
+// Truncate removes every batch at or above offset end (a replica dropping a suffix that
+// diverged from the new leader). end must be a batch boundary at or above the log start.
+func (l *Log) Truncate(end uint64) error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	next := l.nextOffset()
+	if end == next {
+		return nil
+	}
+	if end < l.meta.LogStart || end > next {
+		return fmt.Errorf("%w: truncate to %d, log holds %d..%d", ErrOutOfRange, end, l.meta.LogStart, next)
+	}
+	k := slices.Index(l.segments, l.segmentFor(end))
+	seg := l.segments[k]
+	pos, err := l.batchPosition(seg, end)
+	if err != nil {
+		return err
+	}
+	if err := l.cutSegmentsAfter(k, pos); err != nil {
+		return l.failLocked(err)
+	}
+	l.lastID = l.lastIDBefore(nil)
+	l.tombstones = slices.Clone(l.deletedBelow(end))
+	l.syncedEnd = min(l.syncedEnd, end)
+	m := l.meta
+	m.Epochs = truncateEpochs(slices.Clone(m.Epochs), end)
+	return l.saveMetaLocked(m)
+}
+
+// batchPosition returns the position in seg of the batch that starts at offset.
+func (l *Log) batchPosition(seg *segment, offset uint64) (int64, error) {
+	if offset == seg.baseOffset {
+		return 0, nil
+	}
+	start := entryForOffset(seg.entries, offset)
+	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, l.cfg.MaxBatchBytes, nil)
+	for {
+		h, _, at, err := sc.next()
+		switch {
+		case err != nil:
+			return 0, corruptAt(seg.path, at, offset, err)
+		case h.BaseOffset == offset:
+			return at, nil
+		case h.NextOffset() > offset:
+			return 0, fmt.Errorf("%w: offset %d is inside the batch %d..%d", ErrNotBatchBoundary, offset, h.BaseOffset, h.LastOffset())
+		}
+	}
+}
+
+// cutSegmentsAfter makes segment k the active one, cut at pos, and deletes the ones after it.
+func (l *Log) cutSegmentsAfter(k int, pos int64) error {
+	seg := l.segments[k]
+	removed := slices.Clone(l.segments[k+1:])
+	l.segments = l.segments[:k+1]
+	if err := l.removeSegmentFiles(removed); err != nil {
+		return err
+	}
+	if err := seg.file.Truncate(pos); err != nil {
+		return fmt.Errorf("truncate %s: %w", seg.path, err)
+	}
+	if err := seg.file.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", seg.path, err)
+	}
+	// The segment is active again: it has no index file, and its summary is rebuilt.
+	if err := l.fs.Remove(seg.indexPath()); err != nil && !isNotExist(err) {
+		return err
+	}
+	fresh := newSegment(l.cfg.Dir, seg.baseOffset, seg.file)
+	fresh.createdAt = seg.createdAt
+	state := scanState{lastID: l.lastIDBefore(seg)}
+	if at, err := l.scanSegment(fresh, pos, &state, nil); err != nil {
+		return corruptAt(seg.path, at, fresh.nextOffset(), err)
+	}
+	l.segments[k] = fresh
+	return nil
+}
+
+func isNotExist(err error) bool {
+	return errors.Is(err, fs.ErrNotExist)
+}

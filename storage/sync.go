@@ -1,0 +1,141 @@
+package storage
+
+import (
+	"context"
+	"time"
+)
+
+func (l *Log) startSyncer() {
+	l.syncKick = make(chan struct{}, 1)
+	l.syncStop = make(chan struct{})
+	l.syncDone = make(chan struct{})
+	if l.cfg.Fsync == FsyncNever {
+		close(l.syncDone)
+		return
+	}
+	go l.syncLoop()
+}
+
+// syncLoop is the group-commit loop: under FsyncAlways every append kicks it, and appends that
+// arrive while an fsync runs are covered by the next one; under FsyncInterval a ticker drives it.
+func (l *Log) syncLoop() {
+	defer close(l.syncDone)
+	var tick <-chan time.Time
+	if l.cfg.Fsync == FsyncInterval {
+		ticker := time.NewTicker(l.cfg.FsyncInterval)
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	for {
+		select {
+		case <-l.syncStop:
+			return
+		case <-l.syncKick:
+		case <-tick:
+		}
+		_ = l.Sync() // a failure is recorded in the log (Err) and reported to writers
+	}
+}
+
+// kickSyncer asks the syncer for an fsync under FsyncAlways; it never blocks.
+func (l *Log) kickSyncer() {
+	if l.cfg.Fsync != FsyncAlways {
+		return
+	}
+	select {
+	case l.syncKick <- struct{}{}:
+	default:
+	}
+}
+
+// Sync fsyncs everything appended so far and advances SyncedEnd. It may be called from any
+// goroutine; concurrent calls are serialised.
+func (l *Log) Sync() error {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.RLock()
+	if err := l.writableLocked(); err != nil {
+		l.mu.RUnlock()
+		return err
+	}
+	end, file, synced := l.nextOffset(), l.active().file, l.syncedEnd
+	l.mu.RUnlock()
+	if end == synced {
+		return nil
+	}
+	// Segments before the active one were fsynced when they were sealed, so syncing the active
+	// file makes everything below end durable. The file stays open: only holders of syncMu
+	// close segment files.
+	err := file.Sync()
+	l.mu.Lock()
+	if err != nil {
+		err = l.failLocked(err)
+		l.mu.Unlock()
+		return err
+	}
+	advanced := end > l.syncedEnd
+	if advanced {
+		l.syncedEnd = end
+		close(l.durableChanged)
+		l.durableChanged = make(chan struct{})
+	}
+	l.mu.Unlock()
+	if advanced && l.cfg.OnDurable != nil {
+		l.cfg.OnDurable(end)
+	}
+	return nil
+}
+
+// WaitDurable blocks until DurableEnd reaches offset (an Appended.NextOffset), the log fails or
+// closes, or ctx is done.
+func (l *Log) WaitDurable(ctx context.Context, offset uint64) error {
+	for {
+		l.mu.RLock()
+		done, changed := l.durableEndLocked() >= offset, l.durableChanged
+		err := l.writableLocked()
+		l.mu.RUnlock()
+		if done {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Close stops the syncer, fsyncs, records a clean shutdown and closes the files. Reads and
+// appends after Close return ErrClosed. Close is idempotent.
+func (l *Log) Close() error {
+	var err error
+	l.closeOnce.Do(func() { err = l.close() })
+	return err
+}
+
+func (l *Log) close() error {
+	close(l.syncStop)
+	<-l.syncDone
+	syncErr := l.Sync()
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var metaErr error
+	if syncErr == nil && l.failure == nil {
+		m := l.meta
+		m.CleanShutdown = true
+		metaErr = l.saveMetaLocked(m)
+	}
+	l.closed = true
+	l.closeFiles()
+	close(l.durableChanged)
+	l.durableChanged = make(chan struct{})
+	if syncErr != nil {
+		return syncErr
+	}
+	return metaErr
+}
