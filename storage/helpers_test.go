@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -124,3 +125,5 @@ func readAllFrom(t testing.TB, l *Log, from uint64) []seen {
 		from, buf = res.Next, res.Data[:0]
 	}
 }
+
+func osMkdirTemp() (string, error) { return os.MkdirTemp("", "shoal-example-") }
