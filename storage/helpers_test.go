@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"testing"
 	"time"
@@ -29,6 +30,7 @@ func testConfig(t testing.TB, fsys vfs.FS, dir string, policy Policy) Config {
 		MaxBatchBytes:      4 << 10,
 		MaxRecordBytes:     2 << 10,
 		MaxKeyBytes:        64,
+		Logger:             slog.New(slog.DiscardHandler),
 	}
 }
 
@@ -127,3 +129,19 @@ func readAllFrom(t testing.TB, l *Log, from uint64) []seen {
 }
 
 func osMkdirTemp() (string, error) { return os.MkdirTemp("", "shoal-example-") }
+
+// abandon stops a log the way a power loss does: no final fsync, no clean-shutdown mark; its
+// files are closed and later calls fail with ErrClosed. It may be called more than once.
+func abandon(l *Log) {
+	l.closeOnce.Do(func() {
+		close(l.syncStop)
+		<-l.syncDone
+		l.syncMu.Lock()
+		defer l.syncMu.Unlock()
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		l.closed = true
+		l.closeFiles()
+		l.wakeWaitersLocked()
+	})
+}

@@ -206,7 +206,14 @@ func (l *Log) saveMetaLocked(m partitionMeta) error {
 func (l *Log) failLocked(err error) error {
 	if l.failure == nil {
 		l.failure = err
+		l.wakeWaitersLocked()
 		l.log.Error("storage: log failed; writes refused until it is reopened", "dir", l.cfg.Dir, "err", err)
 	}
 	return fmt.Errorf("%w: %w", ErrFailed, err)
+}
+
+// wakeWaitersLocked wakes every WaitDurable call so it looks at the log's state again.
+func (l *Log) wakeWaitersLocked() {
+	close(l.durableChanged)
+	l.durableChanged = make(chan struct{})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -30,12 +31,8 @@ func Open(cfg Config) (*Log, Recovery, error) {
 
 func (l *Log) recover() (Recovery, error) {
 	dir := l.cfg.Dir
-	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
-		return Recovery{}, fmt.Errorf("storage: create %s: %w", dir, err)
-	}
-	// A new directory's entry is durable only once its parent is synced.
-	if err := l.fs.SyncDir(filepath.Dir(dir)); err != nil {
-		return Recovery{}, fmt.Errorf("storage: sync %s: %w", filepath.Dir(dir), err)
+	if err := l.makeDirDurably(dir); err != nil {
+		return Recovery{}, err
 	}
 	meta, found, err := readMeta(l.fs, dir)
 	if err != nil {
@@ -361,4 +358,28 @@ func (l *Log) closeFiles() {
 	for _, seg := range l.segments {
 		_ = seg.file.Close()
 	}
+}
+
+// makeDirDurably creates dir and any missing parents, and syncs the parent of each directory it
+// created: a new directory's entry is durable only once its parent is synced.
+func (l *Log) makeDirDurably(dir string) error {
+	var missing []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := l.fs.ReadDir(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		missing = append(missing, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("storage: create %s: %w", dir, err)
+	}
+	for _, d := range missing {
+		if err := l.fs.SyncDir(filepath.Dir(d)); err != nil {
+			return fmt.Errorf("storage: sync %s: %w", filepath.Dir(d), err)
+		}
+	}
+	return nil
 }

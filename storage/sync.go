@@ -76,8 +76,7 @@ func (l *Log) Sync() error {
 	advanced := end > l.syncedEnd
 	if advanced {
 		l.syncedEnd = end
-		close(l.durableChanged)
-		l.durableChanged = make(chan struct{})
+		l.wakeWaitersLocked()
 	}
 	l.mu.Unlock()
 	if advanced && l.cfg.OnDurable != nil {
@@ -132,8 +131,7 @@ func (l *Log) close() error {
 	}
 	l.closed = true
 	l.closeFiles()
-	close(l.durableChanged)
-	l.durableChanged = make(chan struct{})
+	l.wakeWaitersLocked()
 	if syncErr != nil {
 		return syncErr
 	}
