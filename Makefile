@@ -57,7 +57,7 @@ fuzz: ## Run each Fuzz* target for FUZZTIME (default 30s); opt-in (FUZZ=regex fi
 		for name in $$names; do \
 			found=$$((found + 1)); \
 			echo "==> $$dir $$name for $(FUZZTIME)"; \
-			go test -run '^$$' -fuzz "^$$name\$$" -fuzztime '$(FUZZTIME)' "$$dir"; \
+			go test -run '^$$' -fuzz "^$$name\$$" -fuzztime '$(FUZZTIME)' -fuzzminimizetime 5s "$$dir"; \
 		done; \
 	done; \
 	echo "fuzz: ran $$found target(s)"

@@ -359,3 +359,26 @@ func TestOpenRefusesAMissingDirectoryParentGracefully(t *testing.T) {
 		t.Fatalf("Open under a regular file: %v; want an error naming the directory", err)
 	}
 }
+
+// TestTrimThenPowerLossUnderNever: a trim that moves the log start past unsynced records must
+// make them durable first, or the reopened log would start above its end.
+func TestTrimThenPowerLossUnderNever(t *testing.T) {
+	fsys := vfs.NewCrashFS()
+	cfg := testConfig(t, fsys, "/data/p0", FsyncNever)
+	l, _, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fill(t, l, 30, 10)
+	if _, err := l.Trim(Trim{MaxLen: 5}); err != nil {
+		t.Fatal(err)
+	}
+	last := l.LastID()
+	fsys.Crash()
+	abandon(l)
+	l2, _ := openLog(t, cfg)
+	if l2.LogStart() != 295 || l2.LogEnd() != 300 || l2.Len() != 5 || l2.LastID() != last {
+		t.Fatalf("after trim and crash: start %d end %d len %d last %v; want 295 300 5 %v",
+			l2.LogStart(), l2.LogEnd(), l2.Len(), l2.LastID(), last)
+	}
+}

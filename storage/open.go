@@ -138,7 +138,7 @@ func (l *Log) loadSealed(seg *segment, rec *Recovery) error {
 		seg.lastIndexedPos = int64(entries[len(entries)-1].position)
 		return nil
 	}
-	state := scanState{lastID: l.lastIDBefore(seg)}
+	state := scanState{lastID: l.diskIDBefore(seg)}
 	if pos, err := l.scanSegment(seg, size, &state, nil); err != nil {
 		return corruptAt(seg.path, pos, seg.nextOffset(), err)
 	}
@@ -172,7 +172,7 @@ func (l *Log) recoverActive(seg *segment, rec *Recovery) error {
 	if err != nil {
 		return fmt.Errorf("storage: size of %s: %w", seg.path, err)
 	}
-	state := scanState{lastID: l.lastIDBefore(seg)}
+	state := scanState{lastID: l.diskIDBefore(seg)}
 	pos, scanErr := l.scanSegment(seg, size, &state, l.noteEpoch)
 	if scanErr == nil {
 		return nil
@@ -190,9 +190,10 @@ func (l *Log) recoverActive(seg *segment, rec *Recovery) error {
 	return nil
 }
 
-// lastIDBefore is the last data id of the segments before seg (or the floor of deleted ones).
-func (l *Log) lastIDBefore(seg *segment) batch.ID {
-	last := l.meta.LastIDFloor
+// diskIDBefore is the last data id in the segment files before seg (all of them for nil): what
+// the next batch on disk must rise above.
+func (l *Log) diskIDBefore(seg *segment) batch.ID {
+	var last batch.ID
 	for _, s := range l.segments {
 		if s == seg {
 			break
@@ -202,6 +203,15 @@ func (l *Log) lastIDBefore(seg *segment) batch.ID {
 		}
 	}
 	return last
+}
+
+// lastIDLocked is the log's last id: the last on disk, or the last of records that retention
+// removed (Redis keeps the last id of a stream emptied by XTRIM).
+func (l *Log) lastIDLocked() batch.ID {
+	if disk := l.diskIDBefore(nil); l.meta.LastIDFloor.Less(disk) {
+		return disk
+	}
+	return l.meta.LastIDFloor
 }
 
 // scanState carries what consecutive batches must agree on.
@@ -264,10 +274,10 @@ func (l *Log) noteEpoch(h batch.Header, _ []byte) {
 func (l *Log) recoverState() error {
 	next := l.nextOffset()
 	if l.meta.LogStart > next {
-		return fmt.Errorf("%w: %s says the log starts at %d but the segments end at %d",
+		return fmt.Errorf("%w: %s says the log starts at %d but the segments end at %d (the segment files were lost or replaced)",
 			ErrCorrupt, filepath.Join(l.cfg.Dir, metaFileName), l.meta.LogStart, next)
 	}
-	l.lastID = l.lastIDBefore(nil)
+	l.lastID = l.lastIDLocked()
 	l.meta.Epochs = truncateEpochs(l.meta.Epochs, next)
 	for _, e := range l.scannedEpochs {
 		if e.Epoch > l.lastEpochLocked() {

@@ -210,8 +210,20 @@ func (l *Log) moveLogStartLocked(newStart uint64) error {
 	for drop < len(l.segments)-1 && l.segments[drop+1].baseOffset <= newStart {
 		drop++
 	}
+	// The records below the new start must be on disk before the start moves past them, or a
+	// crash could leave a log start above the log end.
+	if newStart > l.syncedEnd {
+		if err := l.active().file.Sync(); err != nil {
+			return l.failLocked(fmt.Errorf("sync %s: %w", l.active().path, err))
+		}
+		l.syncedEnd = l.nextOffset()
+		l.wakeWaitersLocked()
+	}
 	m := l.meta
 	m.LogStart = newStart
+	if newStart == l.nextOffset() && m.LastIDFloor.Less(l.lastID) {
+		m.LastIDFloor = l.lastID // nothing left to read; the last id must survive the segments
+	}
 	for _, s := range l.segments[:drop] {
 		if s.end.dataRecordsBefore > 0 && m.LastIDFloor.Less(s.end.lastIDBefore) {
 			m.LastIDFloor = s.end.lastIDBefore
@@ -358,7 +370,7 @@ func (l *Log) Truncate(end uint64) error {
 	if err := l.cutSegmentsAfter(k, pos); err != nil {
 		return l.failLocked(err)
 	}
-	l.lastID = l.lastIDBefore(nil)
+	l.lastID = l.lastIDLocked()
 	l.tombstones = slices.Clone(l.deletedBelow(end))
 	l.syncedEnd = min(l.syncedEnd, end)
 	m := l.meta
@@ -406,7 +418,7 @@ func (l *Log) cutSegmentsAfter(k int, pos int64) error {
 	}
 	fresh := newSegment(l.cfg.Dir, seg.baseOffset, seg.file)
 	fresh.createdAt = seg.createdAt
-	state := scanState{lastID: l.lastIDBefore(seg)}
+	state := scanState{lastID: l.diskIDBefore(seg)}
 	if at, err := l.scanSegment(fresh, pos, &state, nil); err != nil {
 		return corruptAt(seg.path, at, fresh.nextOffset(), err)
 	}
