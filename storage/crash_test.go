@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -380,5 +381,24 @@ func TestTrimThenPowerLossUnderNever(t *testing.T) {
 	if l2.LogStart() != 295 || l2.LogEnd() != 300 || l2.Len() != 5 || l2.LastID() != last {
 		t.Fatalf("after trim and crash: start %d end %d len %d last %v; want 295 300 5 %v",
 			l2.LogStart(), l2.LogEnd(), l2.Len(), l2.LastID(), last)
+	}
+}
+
+func TestCutIsReportedInTheLog(t *testing.T) {
+	cfg, active, lastPos, lastBase := damagedLog(t)
+	if err := os.Truncate(active, lastPos+10); err != nil {
+		t.Fatal(err)
+	}
+	var out strings.Builder
+	cfg.Logger = slog.New(slog.NewTextHandler(&out, nil))
+	l, _ := openLog(t, cfg)
+	line := out.String()
+	for _, want := range []string{"cut a torn or corrupt tail", filepath.Base(active), "bytes=10", fmt.Sprintf("from_offset=%d", lastBase)} {
+		if !strings.Contains(line, want) {
+			t.Fatalf("recovery log %q does not contain %q", line, want)
+		}
+	}
+	if l.LogEnd() != lastBase {
+		t.Fatalf("end %d, want %d", l.LogEnd(), lastBase)
 	}
 }
