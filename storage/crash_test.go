@@ -282,18 +282,15 @@ func powerLoss(t *testing.T, policy Policy, seed uint64) {
 		}()
 	}
 	<-reached
-	// Power goes while the appenders are still writing and syncing.
+	// Power goes while the appenders are still writing and syncing: the process stops where it
+	// is (abandon: no final fsync, appends in flight fail) and the disk loses what was not synced.
+	abandon(l)
 	if rng.IntN(2) == 0 {
 		fsys.Crash()
 	} else {
 		fsys.CrashKeepingTail(rng)
 	}
-	if policy == FsyncNever {
-		// Nothing fsyncs under never, so no handle notices the crash: stop the appenders by hand.
-		abandon(l)
-	}
 	wg.Wait()
-	abandon(l)
 	mu.Lock()
 	defer mu.Unlock()
 	checkAfterPowerLoss(t, cfg, policy, acked)
@@ -401,4 +398,16 @@ func TestCutIsReportedInTheLog(t *testing.T) {
 	if l.LogEnd() != lastBase {
 		t.Fatalf("end %d, want %d", l.LogEnd(), lastBase)
 	}
+}
+
+func TestSecondOpenOfADirectoryIsRefused(t *testing.T) {
+	cfg := testConfig(t, vfs.OS(), t.TempDir(), FsyncAlways)
+	l, _ := openLog(t, cfg)
+	if _, _, err := Open(cfg); !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), cfg.Dir) {
+		t.Fatalf("second Open: %v; want ErrLocked naming the directory", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	openLog(t, cfg) // free again after Close
 }

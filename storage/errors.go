@@ -24,6 +24,8 @@ var (
 	ErrNotBatchBoundary = errors.New("storage: offset is not a batch boundary")
 	// ErrClosed means the log was closed.
 	ErrClosed = errors.New("storage: log closed")
+	// ErrLocked means the partition directory is already open (in this process or another).
+	ErrLocked = errors.New("storage: directory in use")
 	// ErrFailed means an earlier write or fsync failed; the log refuses writes until it is
 	// reopened (which recovers what is on disk). See Log.Err.
 	ErrFailed = errors.New("storage: log failed")

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"io"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -15,6 +16,8 @@ type Log struct {
 	cfg Config
 	fs  vfs.FS
 	log *slog.Logger
+	// lock holds the directory for this Log until Close.
+	lock io.Closer
 
 	// syncMu serialises fsync of the active segment with operations that close or delete
 	// segment files (truncation, retention, Close). Lock order: syncMu, then mu.

@@ -11,7 +11,11 @@ import (
 	"strings"
 
 	"github.com/shoalmq/shoal/protocol/batch"
+	"github.com/shoalmq/shoal/storage/vfs"
 )
+
+// lockFileName is the lock that keeps two logs (in one process or two) off one directory.
+const lockFileName = ".lock"
 
 // Open opens (creating if needed) the log in cfg.Dir and recovers it: see Recovery.
 func Open(cfg Config) (*Log, Recovery, error) {
@@ -34,6 +38,14 @@ func (l *Log) recover() (Recovery, error) {
 	if err := l.makeDirDurably(dir); err != nil {
 		return Recovery{}, err
 	}
+	lock, err := l.fs.Lock(filepath.Join(dir, lockFileName))
+	if errors.Is(err, vfs.ErrLocked) {
+		return Recovery{}, fmt.Errorf("%w: %s is open in another process or log: stop that one first, or use another directory", ErrLocked, dir)
+	}
+	if err != nil {
+		return Recovery{}, fmt.Errorf("storage: lock %s: %w", dir, err)
+	}
+	l.lock = lock
 	meta, found, err := readMeta(l.fs, dir)
 	if err != nil {
 		return Recovery{}, err
@@ -363,10 +375,13 @@ func (l *Log) reportRecovery(rec Recovery) {
 	}
 }
 
-// closeFiles closes every segment file.
+// closeFiles closes every segment file and releases the directory lock.
 func (l *Log) closeFiles() {
 	for _, seg := range l.segments {
 		_ = seg.file.Close()
+	}
+	if l.lock != nil {
+		_ = l.lock.Close()
 	}
 }
 

@@ -42,6 +42,46 @@ type CrashFS struct {
 	epoch     uint64 // bumped by every crash; handles from an older epoch are stale
 	syncErr   error  // what the next syncFails File.Sync calls return
 	syncFails int
+	locks     map[string]*crashLock // held locks by cleaned name; a crash releases them all
+}
+
+// crashLock is a held Lock; Close releases it (once).
+type crashLock struct {
+	fs    *CrashFS
+	name  string
+	epoch uint64
+}
+
+// Lock takes the named lock, creating the file like the real one does. Locks live in the
+// process, not on disk: a crash releases every lock, as a process's death releases its flocks.
+func (c *CrashFS) Lock(name string) (io.Closer, error) {
+	f, err := c.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	_ = f.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	name = filepath.Clean(name)
+	if c.locks == nil {
+		c.locks = map[string]*crashLock{}
+	}
+	if _, held := c.locks[name]; held {
+		return nil, &os.PathError{Op: "lock", Path: name, Err: ErrLocked}
+	}
+	l := &crashLock{fs: c, name: name, epoch: c.epoch}
+	c.locks[name] = l
+	return l, nil
+}
+
+// Close releases the lock if it is still the one held under its name.
+func (l *crashLock) Close() error {
+	l.fs.mu.Lock()
+	defer l.fs.mu.Unlock()
+	if l.fs.locks[l.name] == l {
+		delete(l.fs.locks, l.name)
+	}
+	return nil
 }
 
 var _ FS = (*CrashFS)(nil)
@@ -253,6 +293,7 @@ func (c *CrashFS) crash(rng *rand.Rand) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.epoch++
+	c.locks = nil // the process that held them is gone
 	c.root.revert(rng, map[*node]bool{})
 }
 

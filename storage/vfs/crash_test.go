@@ -310,3 +310,16 @@ func TestCrashWhileWriting(t *testing.T) {
 		}
 	}
 }
+
+func TestCrashReleasesLocks(t *testing.T) {
+	c := vfs.NewCrashFS()
+	if _, err := c.Lock("/a.lock"); err != nil {
+		t.Fatal(err)
+	}
+	c.Crash()
+	l, err := c.Lock("/a.lock")
+	if err != nil {
+		t.Fatalf("Lock after a crash: %v; the crashed process's lock must be gone", err)
+	}
+	_ = l.Close()
+}

@@ -410,3 +410,24 @@ func readChunks(t *testing.T, r vfs.File, published *atomic.Int64, n int, chunk 
 		}
 	}
 }
+
+func TestLockIsExclusiveUntilClosed(t *testing.T) {
+	eachFS(t, func(t *testing.T, fsys vfs.FS, dir string) {
+		name := filepath.Join(dir, ".lock")
+		first, err := fsys.Lock(name)
+		if err != nil {
+			t.Fatalf("first Lock: %v", err)
+		}
+		if _, err := fsys.Lock(name); !errors.Is(err, vfs.ErrLocked) {
+			t.Fatalf("second Lock while held: %v, want ErrLocked", err)
+		}
+		if err := first.Close(); err != nil {
+			t.Fatal(err)
+		}
+		again, err := fsys.Lock(name)
+		if err != nil {
+			t.Fatalf("Lock after release: %v", err)
+		}
+		_ = again.Close()
+	})
+}

@@ -1,6 +1,8 @@
 package vfs
 
 import (
+	"errors"
+	"io"
 	"os"
 	"syscall"
 )
@@ -34,4 +36,32 @@ func datasync(f *os.File) error {
 		return &os.PathError{Op: "fdatasync", Path: f.Name(), Err: syncErr}
 	}
 	return nil
+}
+
+// Lock takes a flock(2) on name: exclusive, non-blocking, released by Close or by the process's
+// death (so a crashed node never leaves a stale lock behind).
+func (osFS) Lock(name string) (io.Closer, error) {
+	f, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	var lockErr error
+	if err := rc.Control(func(fd uintptr) {
+		lockErr = syscall.Flock(int(fd), syscall.LOCK_EX|syscall.LOCK_NB)
+	}); err != nil {
+		lockErr = err
+	}
+	if lockErr != nil {
+		f.Close()
+		if errors.Is(lockErr, syscall.EWOULDBLOCK) {
+			return nil, &os.PathError{Op: "lock", Path: name, Err: ErrLocked}
+		}
+		return nil, &os.PathError{Op: "lock", Path: name, Err: lockErr}
+	}
+	return f, nil
 }

@@ -7,6 +7,7 @@
 package vfs
 
 import (
+	"errors"
 	"io"
 	"os"
 )
@@ -28,7 +29,14 @@ type FS interface {
 	ReadDir(dir string) ([]string, error)
 	// SyncDir makes the directory's entries durable (fsync on the directory).
 	SyncDir(dir string) error
+	// Lock takes an exclusive lock named by the file name (created if missing) without waiting:
+	// ErrLocked when another holder has it. The lock is released by closing the returned Closer,
+	// or when the process ends.
+	Lock(name string) (io.Closer, error)
 }
+
+// ErrLocked is returned by Lock when the lock is held by someone else.
+var ErrLocked = errors.New("vfs: locked by another holder")
 
 // File is an open file. ReadAt may be called concurrently with everything else; the other
 // methods are called by one goroutine at a time, except Sync, which may run concurrently with
