@@ -1,8 +1,8 @@
 package storage
 
 import (
-	"io"
 	"fmt"
+	"io"
 	"log/slog"
 	"sync"
 
