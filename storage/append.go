@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"fmt"
 	"os"
 
@@ -76,24 +77,18 @@ func (l *Log) checkEpochLocked(epoch uint64) error {
 	return nil
 }
 
-// checkBatch validates a batch before any lock is taken: size, layout, CRC and record limits.
+// checkBatch validates a batch before any lock is taken: size, layout, CRC and record limits,
+// in one pass over the records.
 func (l *Log) checkBatch(b []byte) (batch.Header, error) {
 	if len(b) > l.cfg.MaxBatchBytes {
 		return batch.Header{}, fmt.Errorf("%w: batch of %d bytes, limit %d", ErrTooLarge, len(b), l.cfg.MaxBatchBytes)
 	}
-	h, err := batch.Check(b)
-	if err != nil {
+	h, err := batch.CheckLimits(b, batch.Limits{MaxKeyBytes: l.cfg.MaxKeyBytes, MaxRecordBytes: l.cfg.MaxRecordBytes})
+	switch {
+	case errors.Is(err, batch.ErrLimit):
+		return h, fmt.Errorf("%w: %w", ErrTooLarge, err)
+	case err != nil:
 		return h, fmt.Errorf("%w: %w", ErrCorrupt, err)
-	}
-	it := batch.Iterate(b, h)
-	for it.Next() {
-		r := it.Record()
-		if len(r.Key) > l.cfg.MaxKeyBytes {
-			return h, fmt.Errorf("%w: key of %d bytes, limit %d", ErrTooLarge, len(r.Key), l.cfg.MaxKeyBytes)
-		}
-		if size := len(r.Key) + len(r.Value) + r.HeadersSize(); size > l.cfg.MaxRecordBytes {
-			return h, fmt.Errorf("%w: record of %d bytes, limit %d", ErrTooLarge, size, l.cfg.MaxRecordBytes)
-		}
 	}
 	return h, nil
 }

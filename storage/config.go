@@ -80,8 +80,9 @@ type Config struct {
 	Retention Retention
 	// Now is the clock, for segment age; nil means time.Now.
 	Now func() time.Time
-	// OnDurable, if set, is called from the syncer goroutine each time the synced end advances
-	// (with the new end). It must not block and must not call back into the Log.
+	// OnDurable, if set, is called each time the synced end advances (with the new end), in
+	// order, from the syncer goroutine or from Trim/EnforceRetention, with the log's lock held:
+	// it must not block and must not call back into the Log (send a message instead).
 	OnDurable func(syncedEnd uint64)
 	// Logger receives recovery reports and errors; nil means slog.Default().
 	Logger *slog.Logger

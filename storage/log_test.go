@@ -550,3 +550,23 @@ func ExampleLog() {
 	}
 	// Output: 0 1700000000000-0 hello
 }
+
+func TestOnDurableHearsSyncsMadeByTrim(t *testing.T) {
+	cfg := testConfig(t, vfs.OS(), t.TempDir(), FsyncInterval)
+	cfg.FsyncInterval = time.Hour // only the trim syncs
+	var reported []uint64
+	cfg.OnDurable = func(end uint64) { reported = append(reported, end) }
+	l, _ := openLog(t, cfg)
+	if _, err := l.Append(autoBatch(t, 0, 10, 1000), 1, 1000); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Trim(Trim{MaxLen: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if l.SyncedEnd() != 10 || !slices.Equal(reported, []uint64{10}) {
+		t.Fatalf("SyncedEnd %d, OnDurable reports %v; want 10 and [10]", l.SyncedEnd(), reported)
+	}
+}

@@ -282,12 +282,17 @@ func (rs *Records) Next() bool {
 		if rs.err != nil || len(rs.rest) == 0 {
 			return false
 		}
-		b, rest, h, err := batch.Split(rs.rest)
+		// Read checked every batch's CRC already: only the header is needed here.
+		h, err := batch.ReadHeader(rs.rest)
+		if err == nil && int64(h.Length) > int64(len(rs.rest)) {
+			err = batch.ErrShort
+		}
 		if err != nil {
 			rs.err = fmt.Errorf("%w: %w", ErrCorrupt, err)
 			return false
 		}
-		rs.rest = rest
+		b := rs.rest[:h.Length]
+		rs.rest = rs.rest[h.Length:]
 		if !h.IsControl() {
 			rs.it, rs.inBatch = batch.Iterate(b, h), true
 		}

@@ -216,8 +216,7 @@ func (l *Log) moveLogStartLocked(newStart uint64) error {
 		if err := l.active().file.Sync(); err != nil {
 			return l.failLocked(fmt.Errorf("sync %s: %w", l.active().path, err))
 		}
-		l.syncedEnd = l.nextOffset()
-		l.wakeWaitersLocked()
+		l.syncedToLocked(l.nextOffset())
 	}
 	m := l.meta
 	m.LogStart = newStart

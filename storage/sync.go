@@ -73,16 +73,22 @@ func (l *Log) Sync() error {
 		l.mu.Unlock()
 		return err
 	}
-	advanced := end > l.syncedEnd
-	if advanced {
-		l.syncedEnd = end
-		l.wakeWaitersLocked()
-	}
+	l.syncedToLocked(end)
 	l.mu.Unlock()
-	if advanced && l.cfg.OnDurable != nil {
+	return nil
+}
+
+// syncedToLocked records that everything below end is fsynced: it wakes WaitDurable callers and
+// reports to OnDurable. Callers hold syncMu too, which keeps the reports in order.
+func (l *Log) syncedToLocked(end uint64) {
+	if end <= l.syncedEnd {
+		return
+	}
+	l.syncedEnd = end
+	l.wakeWaitersLocked()
+	if l.cfg.OnDurable != nil {
 		l.cfg.OnDurable(end)
 	}
-	return nil
 }
 
 // WaitDurable blocks until DurableEnd reaches offset (an Appended.NextOffset), the log fails or

@@ -278,3 +278,25 @@ func TestBuilderReuseAllocatesNothing(t *testing.T) {
 		t.Fatalf("Builder: %v allocs per batch, want 0", allocs)
 	}
 }
+
+func TestCheckLimits(t *testing.T) {
+	b := build(t, Options{ProducerID: NoProducer}, []testRecord{
+		{id: ID{1, 1}, key: []byte("kk"), value: []byte("12345")},
+		{id: ID{1, 2}, key: []byte("k"), value: []byte("1"), headers: []HeaderPair{{Field: []byte("f"), Value: []byte("vvvv")}}},
+	})
+	cases := []struct {
+		limits Limits
+		want   error
+	}{
+		{Limits{}, nil},
+		{Limits{MaxKeyBytes: 2, MaxRecordBytes: 9}, nil},
+		{Limits{MaxKeyBytes: 1}, ErrLimit},
+		{Limits{MaxRecordBytes: 6}, ErrLimit}, // record 0 is 7 bytes
+		{Limits{MaxRecordBytes: 8}, ErrLimit}, // record 1 is 2 + 7 header bytes
+	}
+	for _, tc := range cases {
+		if _, err := CheckLimits(b, tc.limits); !errors.Is(err, tc.want) && (tc.want != nil || err != nil) {
+			t.Errorf("CheckLimits(%+v) = %v, want %v", tc.limits, err, tc.want)
+		}
+	}
+}

@@ -165,6 +165,20 @@ func Split(b []byte) (batch, rest []byte, h Header, err error) {
 // strictly increasing ids from FirstID to LastID, MaxTimestamp). It returns the header.
 // A batch that passes Check iterates without error.
 func Check(b []byte) (Header, error) {
+	return CheckLimits(b, Limits{})
+}
+
+// Limits bound the records of a batch; zero fields mean no bound.
+type Limits struct {
+	MaxKeyBytes    int
+	MaxRecordBytes int // key, value and headers together
+}
+
+// ErrLimit means a record above a limit given to CheckLimits.
+var ErrLimit = errors.New("batch: record over the limit")
+
+// CheckLimits is Check that also enforces limits on every record, in the same pass.
+func CheckLimits(b []byte, limits Limits) (Header, error) {
 	batch, rest, h, err := Split(b)
 	if err != nil {
 		return h, err
@@ -172,16 +186,29 @@ func Check(b []byte) (Header, error) {
 	if len(rest) != 0 {
 		return h, fmt.Errorf("%w: %d bytes after the batch", ErrCorrupt, len(rest))
 	}
-	return h, checkRecords(batch, h)
+	return h, checkRecords(batch, h, limits)
 }
 
-func checkRecords(b []byte, h Header) error {
+func checkLimits(i uint32, r *Record, limits Limits) error {
+	if limits.MaxKeyBytes > 0 && len(r.Key) > limits.MaxKeyBytes {
+		return fmt.Errorf("%w: record %d key of %d bytes, limit %d", ErrLimit, i, len(r.Key), limits.MaxKeyBytes)
+	}
+	if size := len(r.Key) + len(r.Value) + len(r.headers); limits.MaxRecordBytes > 0 && size > limits.MaxRecordBytes {
+		return fmt.Errorf("%w: record %d of %d bytes, limit %d", ErrLimit, i, size, limits.MaxRecordBytes)
+	}
+	return nil
+}
+
+func checkRecords(b []byte, h Header, limits Limits) error {
 	it := Iterate(b, h)
 	var prev Record
 	maxTimestamp := int64(0)
 	for i := uint32(0); it.Next(); i++ {
 		r := it.Record()
 		if err := checkRecordID(h, i, r.ID, prev.ID); err != nil {
+			return err
+		}
+		if err := checkLimits(i, &r, limits); err != nil {
 			return err
 		}
 		if i == 0 || r.Timestamp > maxTimestamp {
