@@ -166,8 +166,8 @@ func TestMessagesRoundTrip(t *testing.T) {
 // claiming a 774M-element array must be refused, not allocated.
 func TestUnmarshalRefusesHugeClaimedArrays(t *testing.T) {
 	for _, body := range [][]byte{
-		[]byte("\x91\xdd.000"),                                   // fixarray(1) of array32(0x2e303030)
-		{0x81, 0xa1, 'x', 0xdd, 0, 1, 0, 0},                      // {"x": array32(65536)} with no elements
+		[]byte("\x91\xdd.000"),              // fixarray(1) of array32(0x2e303030)
+		{0x81, 0xa1, 'x', 0xdd, 0, 1, 0, 0}, // {"x": array32(65536)} with no elements
 	} {
 		var req FetchRequest
 		if err := Unmarshal(body, &req); !errors.Is(err, ErrMalformed) {
