@@ -1,0 +1,97 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/shoalmq/shoal/storage/vfs"
+)
+
+// The node's files at the top of its data dir.
+const (
+	nodeIDFile   = "node.id"
+	dataLockFile = "shoal.lock"
+)
+
+// openDataDir creates the data dir if needed, locks it for this process, and returns the node id
+// kept in it: the one written at the first start (from --node-id, or generated), which a later
+// --node-id must match. The returned Closer releases the lock.
+func openDataDir(dir, wantID string) (nodeID string, unlock io.Closer, err error) {
+	fsys := vfs.OS()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("cannot create data dir %s: %w", dir, err)
+	}
+	lock, err := fsys.Lock(filepath.Join(dir, dataLockFile))
+	if errors.Is(err, vfs.ErrLocked) {
+		return "", nil, fmt.Errorf("data dir %s is in use by another shoal process: stop it, or give this one another --data-dir", dir)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot lock data dir %s: %w", dir, err)
+	}
+	nodeID, err = nodeIdentity(fsys, dir, wantID)
+	if err != nil {
+		lock.Close()
+		return "", nil, err
+	}
+	return nodeID, lock, nil
+}
+
+func nodeIdentity(fsys vfs.FS, dir, wantID string) (string, error) {
+	path := filepath.Join(dir, nodeIDFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		stored := strings.TrimSpace(string(data))
+		if !validNodeID(stored) {
+			return "", fmt.Errorf("%s holds %q, which is not a node id: fix or remove the file", path, stored)
+		}
+		if wantID != "" && wantID != stored {
+			return "", fmt.Errorf("data dir %s belongs to node %q, not %q: use --node-id %s, or another --data-dir", dir, stored, wantID, stored)
+		}
+		return stored, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	id := wantID
+	if id == "" {
+		var random [4]byte
+		if _, err := rand.Read(random[:]); err != nil {
+			return "", err
+		}
+		id = "node-" + hex.EncodeToString(random[:])
+	}
+	if err := writeFileDurably(fsys, dir, nodeIDFile, []byte(id+"\n")); err != nil {
+		return "", fmt.Errorf("cannot write %s: %w", path, err)
+	}
+	return id, nil
+}
+
+// writeFileDurably writes a small file atomically: temp file, fsync, rename, fsync the dir.
+func writeFileDurably(fsys vfs.FS, dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	return err
+}
