@@ -84,6 +84,9 @@ type Config struct {
 	// order, from the syncer goroutine or from Trim/EnforceRetention, with the log's lock held:
 	// it must not block and must not call back into the Log (send a message instead).
 	OnDurable func(syncedEnd uint64)
+	// OnFsync, if set, is told how long each fsync of a segment file took (for a latency
+	// histogram). It is called without the log's lock and must not block.
+	OnFsync func(time.Duration)
 	// Logger receives recovery reports and errors; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -568,5 +569,20 @@ func TestOnDurableHearsSyncsMadeByTrim(t *testing.T) {
 	}
 	if l.SyncedEnd() != 10 || !slices.Equal(reported, []uint64{10}) {
 		t.Fatalf("SyncedEnd %d, OnDurable reports %v; want 10 and [10]", l.SyncedEnd(), reported)
+	}
+}
+
+func TestOnFsyncReportsEachSync(t *testing.T) {
+	cfg := testConfig(t, vfs.OS(), t.TempDir(), FsyncAlways)
+	var syncs atomic.Int64
+	cfg.OnFsync = func(d time.Duration) {
+		if d >= 0 {
+			syncs.Add(1)
+		}
+	}
+	l, _ := openLog(t, cfg)
+	appendDurably(t, l, autoBatch(t, 0, 1, 0), 1, 1)
+	if syncs.Load() == 0 {
+		t.Fatal("OnFsync was not called for a durable append")
 	}
 }

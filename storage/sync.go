@@ -66,7 +66,11 @@ func (l *Log) Sync() error {
 	// Segments before the active one were fsynced when they were sealed, so syncing the active
 	// file makes everything below end durable. The file stays open: only holders of syncMu
 	// close segment files.
+	start := time.Now()
 	err := file.Sync()
+	if l.cfg.OnFsync != nil {
+		l.cfg.OnFsync(time.Since(start))
+	}
 	l.mu.Lock()
 	if err != nil {
 		err = l.failLocked(err)

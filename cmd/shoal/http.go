@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// partitionStat is one hosted partition as the HTTP side shows it.
+type partitionStat struct {
+	Topic         string
+	Partition     int32
+	LogStart      uint64
+	LogEnd        uint64
+	Bytes         uint64
+	Produced      uint64 // records appended
+	Fetched       uint64 // records returned to consumers
+	BusyRejected  uint64 // produces refused with busy
+	Failed        bool
+	FailureReason string
+}
+
+// nodeView is what the HTTP endpoints read from the running node.
+type nodeView interface {
+	Ready() bool
+	Partitions() []partitionStat
+}
+
+// httpServer serves /healthz, /readyz, /metrics and the status page.
+type httpServer struct {
+	srv      *http.Server
+	listener net.Listener
+	done     chan struct{}
+}
+
+// startHTTP binds addr and serves in the background.
+func startHTTP(addr, nodeID string, view nodeView, fsyncSeconds prometheus.Histogram, log *slog.Logger) (*httpServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen on --http-addr %s: %w (is another node using it? pick another port)", addr, err)
+	}
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		&partitionCollector{view: view}, fsyncSeconds)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !view.Ready() {
+			http.Error(w, "not ready: partitions are still opening", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if err := statusPage.Execute(w, statusData{NodeID: nodeID, Ready: view.Ready(), Partitions: view.Partitions()}); err != nil {
+			log.Warn("status page", "err", err)
+		}
+	})
+	h := &httpServer{
+		srv:      &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)},
+		listener: ln,
+		done:     make(chan struct{}),
+	}
+	go func() {
+		defer close(h.done)
+		if err := h.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server stopped", "err", err)
+		}
+	}()
+	return h, nil
+}
+
+// Addr is the bound address.
+func (h *httpServer) Addr() string { return h.listener.Addr().String() }
+
+// Shutdown stops the server and waits for its goroutine.
+func (h *httpServer) Shutdown(ctx context.Context) error {
+	err := h.srv.Shutdown(ctx)
+	<-h.done
+	return err
+}
+
+// partitionCollector turns the node's partition stats into Prometheus metrics at scrape time.
+type partitionCollector struct{ view nodeView }
+
+var (
+	labels       = []string{"topic", "partition"}
+	descLogEnd   = prometheus.NewDesc("shoal_partition_log_end_offset", "Offset the next record of the partition gets.", labels, nil)
+	descLogStart = prometheus.NewDesc("shoal_partition_log_start_offset", "First offset the partition holds.", labels, nil)
+	descBytes    = prometheus.NewDesc("shoal_partition_bytes", "Bytes of the partition's segment files.", labels, nil)
+	descProduced = prometheus.NewDesc("shoal_partition_produced_records_total", "Records appended to the partition.", labels, nil)
+	descFetched  = prometheus.NewDesc("shoal_partition_fetched_records_total", "Records fetched from the partition.", labels, nil)
+	descBusy     = prometheus.NewDesc("shoal_partition_busy_rejections_total", "Produces refused because the partition had too many bytes in flight.", labels, nil)
+	descFailed   = prometheus.NewDesc("shoal_partition_failed", "1 when the partition stopped after an error.", labels, nil)
+)
+
+func (c *partitionCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descLogEnd, descLogStart, descBytes, descProduced, descFetched, descBusy, descFailed} {
+		ch <- d
+	}
+}
+
+func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, p := range c.view.Partitions() {
+		l := []string{p.Topic, fmt.Sprint(p.Partition)}
+		failed := 0.0
+		if p.Failed {
+			failed = 1
+		}
+		ch <- prometheus.MustNewConstMetric(descLogEnd, prometheus.GaugeValue, float64(p.LogEnd), l...)
+		ch <- prometheus.MustNewConstMetric(descLogStart, prometheus.GaugeValue, float64(p.LogStart), l...)
+		ch <- prometheus.MustNewConstMetric(descBytes, prometheus.GaugeValue, float64(p.Bytes), l...)
+		ch <- prometheus.MustNewConstMetric(descProduced, prometheus.CounterValue, float64(p.Produced), l...)
+		ch <- prometheus.MustNewConstMetric(descFetched, prometheus.CounterValue, float64(p.Fetched), l...)
+		ch <- prometheus.MustNewConstMetric(descBusy, prometheus.CounterValue, float64(p.BusyRejected), l...)
+		ch <- prometheus.MustNewConstMetric(descFailed, prometheus.GaugeValue, failed, l...)
+	}
+}
+
+// newFsyncHistogram is the fsync latency histogram that storage reports into.
+func newFsyncHistogram() prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "shoal_fsync_seconds",
+		Help:    "Latency of fsync (fdatasync) of partition segment files.",
+		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+	})
+}
+
+type statusData struct {
+	NodeID     string
+	Ready      bool
+	Partitions []partitionStat
+}
+
+var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
+<html><head><title>shoal {{.NodeID}}</title>
+<style>body{font-family:sans-serif;margin:2em}td,th{padding:.2em .8em;text-align:right}th{background:#eee}td:first-child{text-align:left}</style>
+</head><body>
+<h1>shoal node {{.NodeID}}</h1>
+<p>{{if .Ready}}ready{{else}}not ready{{end}} · <a href="/metrics">metrics</a> · <a href="/healthz">healthz</a> · <a href="/readyz">readyz</a></p>
+<table><tr><th>topic</th><th>partition</th><th>log start</th><th>log end</th><th>bytes</th><th>produced</th><th>fetched</th><th>busy</th><th>state</th></tr>
+{{range .Partitions}}<tr><td>{{.Topic}}</td><td>{{.Partition}}</td><td>{{.LogStart}}</td><td>{{.LogEnd}}</td><td>{{.Bytes}}</td><td>{{.Produced}}</td><td>{{.Fetched}}</td><td>{{.BusyRejected}}</td><td>{{if .Failed}}failed: {{.FailureReason}}{{else}}ok{{end}}</td></tr>
+{{else}}<tr><td colspan="9">no partitions yet: produce to a topic to create one</td></tr>{{end}}
+</table></body></html>
+`))
