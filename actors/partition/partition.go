@@ -1,0 +1,531 @@
+package partition
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/shoalmq/shoal/protocol"
+	"github.com/shoalmq/shoal/protocol/batch"
+	"github.com/shoalmq/shoal/storage"
+	"github.com/shoalmq/shoal/storage/vfs"
+)
+
+// ErrFailed means the partition actor failed (a panic, or a log that refused writes after a
+// failed fsync) and was stopped; the partition serves nothing until the node restarts it.
+var ErrFailed = errors.New("partition failed")
+
+// Partition is the handle of one running partition actor. Its methods are safe for concurrent
+// use from any goroutine; they block only where their documentation says so.
+type Partition struct {
+	cfg   Config
+	name  string
+	log   *storage.Log
+	root  *actor.RootContext
+	pid   *actor.PID
+	epoch uint64
+	watch *watch
+
+	recovery storage.Recovery
+
+	// inFlightBytes counts the bytes of produces sent to the actor and not yet answered.
+	// Invariant: 0 <= inFlightBytes; it exceeds cfg.MaxInFlightBytes only by one batch that was
+	// accepted while nothing else was in flight.
+	inFlightBytes atomic.Int64
+	counters      counters
+	failure       atomic.Pointer[error]
+
+	// done is closed when the actor has stopped and the log is closed; closeErr is set before.
+	done          chan struct{}
+	closeErr      error
+	stopRequested atomic.Bool
+
+	relayCancel context.CancelFunc
+	relayDone   chan struct{}
+}
+
+// counters are the partition's activity since it started.
+type counters struct {
+	producedBatches  atomic.Uint64
+	producedRecords  atomic.Uint64
+	producedBytes    atomic.Uint64
+	duplicates       atomic.Uint64
+	fetches          atomic.Uint64
+	fetchedBytes     atomic.Uint64
+	fetchedRecords   atomic.Uint64
+	busyRejections   atomic.Uint64
+	refusedProduces  atomic.Uint64
+	retentionRemoved atomic.Uint64
+}
+
+// Produced is where a produced batch landed.
+type Produced struct {
+	BaseOffset uint64
+	NextOffset uint64
+	FirstID    batch.ID
+	LastID     batch.ID
+	// Duplicate is true when the batch was a retry of one already appended: nothing was
+	// appended and the offsets are the original ones.
+	Duplicate bool
+}
+
+// Start opens the partition's log (recovering it), rebuilds the producer table from the log's
+// tail, and spawns the partition actor as a child of parent (the node supervisor, whose
+// supervisor strategy must be StopOnFailure; a root context needs WithGuardian(StopOnFailure)).
+// The actor's name is "<topic>/<partition>". It blocks while the log recovers.
+func Start(parent actor.SpawnerContext, cfg Config) (*Partition, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	if cfg.Storage.Logger == nil {
+		cfg.Storage.Logger = cfg.Logger
+	}
+	log, recovery, err := storage.Open(cfg.Storage)
+	if err != nil {
+		return nil, fmt.Errorf("partition %s: %w", cfg.name(), err)
+	}
+	producers := newProducerTable(cfg.ProducerWindowBatches, cfg.MaxProducers)
+	if err := rebuildProducers(log, cfg.ProducerScanRecords, &producers); err != nil {
+		_ = log.Close()
+		return nil, fmt.Errorf("partition %s: rebuild the producer table: %w", cfg.name(), err)
+	}
+	p := &Partition{
+		cfg:       cfg,
+		name:      cfg.name(),
+		log:       log,
+		root:      parent.ActorSystem().Root,
+		epoch:     max(log.LastEpoch(), log.PromisedEpoch(), 1),
+		watch:     newWatch(log.DurableEnd()),
+		recovery:  recovery,
+		done:      make(chan struct{}),
+		relayDone: make(chan struct{}),
+	}
+	a := &partitionActor{p: p, log: log, producers: producers, durableEnd: log.DurableEnd()}
+	props := actor.PropsFromProducer(func() actor.Actor { return a })
+	if cfg.Dispatcher != nil {
+		props.Configure(actor.WithDispatcher(cfg.Dispatcher))
+	}
+	// The relay context exists before the actor does: the actor's Stopping cancels it.
+	var relayCtx context.Context
+	relayCtx, p.relayCancel = context.WithCancel(context.Background())
+	pid, err := parent.SpawnNamed(props, p.name)
+	if err != nil {
+		p.relayCancel()
+		_ = log.Close()
+		return nil, fmt.Errorf("partition %s: spawn the actor: %w", p.name, err)
+	}
+	p.pid = pid
+	go p.relay(relayCtx, log.DurableEnd())
+	cfg.Logger.Debug("partition started", "partition", p.name, "log_start", log.LogStart(), "log_end", log.LogEnd(),
+		"epoch", p.epoch, "producers", producers.len(), "unclean", recovery.Unclean)
+	return p, nil
+}
+
+// rebuildProducers scans the last scanRecords records of the log into the producer table.
+func rebuildProducers(log *storage.Log, scanRecords uint64, table *producerTable) error {
+	end := log.LogEnd()
+	from := log.LogStart()
+	if end > from && end-from > scanRecords {
+		from = end - scanRecords
+	}
+	buf := make([]byte, 0, scanReadBytes)
+	for from < end {
+		res, err := log.Read(from, scanReadBytes, end, buf)
+		if err != nil {
+			return err
+		}
+		if len(res.Data) == 0 {
+			return nil
+		}
+		for rest := res.Data; len(rest) > 0; {
+			h, err := batch.ReadHeader(rest)
+			if err != nil {
+				return fmt.Errorf("%w: %w", storage.ErrCorrupt, err)
+			}
+			table.record(h, Produced{BaseOffset: h.BaseOffset, NextOffset: h.NextOffset(), FirstID: h.FirstID, LastID: h.LastID})
+			rest = rest[h.Length:]
+		}
+		from = res.Next
+		buf = res.Data[:0]
+	}
+	return nil
+}
+
+// relay follows the log's durable end and tells the actor each time it advances, or that the
+// log failed. It never blocks the actor: it waits on the log, not in the mailbox.
+func (p *Partition) relay(ctx context.Context, seen uint64) {
+	defer close(p.relayDone)
+	for {
+		err := p.log.WaitDurable(ctx, seen+1)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			p.root.Send(p.pid, &logFailedMsg{err: err})
+			return
+		}
+		seen = p.log.DurableEnd()
+		p.root.Send(p.pid, &durableMsg{end: seen})
+	}
+}
+
+// Topic returns the partition's topic.
+func (p *Partition) Topic() string { return p.cfg.Topic }
+
+// ID returns the partition's number in its topic.
+func (p *Partition) ID() int32 { return p.cfg.Partition }
+
+// PID returns the actor's process id.
+func (p *Partition) PID() *actor.PID { return p.pid }
+
+// Epoch returns the leader epoch the partition appends in.
+func (p *Partition) Epoch() uint64 { return p.epoch }
+
+// Recovery returns what opening the log found and did.
+func (p *Partition) Recovery() storage.Recovery { return p.recovery }
+
+// Done returns a channel closed when the actor has stopped and its log is closed.
+func (p *Partition) Done() <-chan struct{} { return p.done }
+
+// Err returns the failure that stopped the partition (wrapping ErrFailed), or nil.
+func (p *Partition) Err() error {
+	if err := p.failure.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
+
+// markFailed records the first failure; it returns false if the partition had failed already.
+func (p *Partition) markFailed(cause error) bool {
+	err := fmt.Errorf("%w: partition %s: %w", ErrFailed, p.name, cause)
+	return p.failure.CompareAndSwap(nil, &err)
+}
+
+// unavailable returns why the partition cannot take a request, or nil.
+func (p *Partition) unavailable() error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-p.done:
+		return protocol.Errorf(protocol.ErrShuttingDown, "partition %s is stopped", p.name)
+	default:
+		return nil
+	}
+}
+
+// Produce appends batch b (protocol/batch bytes from the wire) and waits for the answer that
+// acks asks for: after the append for AcksNone, once the batch is durable for AcksLeader and
+// AcksQuorum. It is Submit then Wait; see both.
+func (p *Partition) Produce(ctx context.Context, b []byte, acks protocol.Acks) (Produced, error) {
+	pending, err := p.Submit(b, acks)
+	if err != nil {
+		return Produced{}, err
+	}
+	return pending.Wait(ctx)
+}
+
+// Submit hands batch b to the actor and returns at once; Wait on the result for the answer.
+// Batches submitted by one goroutine are appended in that order. Submit takes ownership of b:
+// the log rewrites its header in place, so the caller must not reuse it. Past the in-flight
+// bound it returns protocol.ErrBusy without sending anything.
+func (p *Partition) Submit(b []byte, acks protocol.Acks) (*PendingProduce, error) {
+	if err := p.unavailable(); err != nil {
+		return nil, err
+	}
+	if acks > protocol.AcksNone {
+		return nil, protocol.Errorf(protocol.ErrInvalidArgument, "unknown acks %d", uint8(acks))
+	}
+	size := int64(len(b))
+	if !p.reserve(size) {
+		p.counters.busyRejections.Add(1)
+		return nil, protocol.Errorf(protocol.ErrBusy, "partition %s has %d bytes in flight (limit %d)",
+			p.name, p.inFlightBytes.Load(), p.cfg.MaxInFlightBytes)
+	}
+	reply := make(chan produceReply, 1)
+	p.root.Send(p.pid, &produceMsg{batch: b, acks: acks, reply: reply})
+	return &PendingProduce{p: p, reply: reply}, nil
+}
+
+// PendingProduce is a submitted batch whose answer has not been read yet.
+type PendingProduce struct {
+	p     *Partition
+	reply <-chan produceReply
+}
+
+// Wait blocks until the batch is answered, ctx is done (protocol.ErrTimeout; the batch may still
+// be written, and a retry of an idempotent batch is deduplicated) or the partition stops.
+// Errors from the log wrap the storage sentinels.
+func (w *PendingProduce) Wait(ctx context.Context) (Produced, error) {
+	p := w.p
+	select {
+	case r := <-w.reply:
+		return r.produced, r.err
+	case <-p.done:
+		select {
+		case r := <-w.reply:
+			return r.produced, r.err
+		default:
+		}
+		return Produced{}, p.stoppedErr()
+	case <-ctx.Done():
+		return Produced{}, protocol.Errorf(protocol.ErrTimeout, "partition %s: produce not answered in time (%v); the batch may still be written, retry it", p.name, ctx.Err())
+	}
+}
+
+// reserve counts size bytes in flight if the bound allows it.
+func (p *Partition) reserve(size int64) bool {
+	for {
+		cur := p.inFlightBytes.Load()
+		if cur > 0 && cur+size > p.cfg.MaxInFlightBytes {
+			return false
+		}
+		if p.inFlightBytes.CompareAndSwap(cur, cur+size) {
+			return true
+		}
+	}
+}
+
+// InFlightBytes returns the bytes of produces accepted and not yet answered.
+func (p *Partition) InFlightBytes() int64 { return p.inFlightBytes.Load() }
+
+// ReadResult is what Read returns: whole batches and the offsets a consumer needs with them.
+type ReadResult struct {
+	storage.ReadResult
+	LogStart      uint64
+	HighWatermark uint64
+}
+
+// Read returns whole batches from offset from, up to maxBytes (at least one batch), never past
+// the high watermark. It reads the log directly and does not wait for anything; an offset below
+// the log start or past the log end is storage.ErrOutOfRange.
+func (p *Partition) Read(from uint64, maxBytes int) (ReadResult, error) {
+	if err := p.unavailable(); err != nil {
+		return ReadResult{}, err
+	}
+	hw := p.HighWatermark()
+	res, err := p.log.Read(from, maxBytes, hw, nil)
+	if err != nil {
+		return ReadResult{}, fmt.Errorf("partition %s: %w", p.name, err)
+	}
+	p.counters.fetches.Add(1)
+	p.counters.fetchedBytes.Add(uint64(len(res.Data)))
+	p.counters.fetchedRecords.Add(recordsFrom(res.Data, from))
+	return ReadResult{ReadResult: res, LogStart: p.log.LogStart(), HighWatermark: hw}, nil
+}
+
+// recordsFrom counts the data records at or above from in whole batches (headers only).
+func recordsFrom(data []byte, from uint64) uint64 {
+	var n uint64
+	for len(data) > 0 {
+		h, err := batch.ReadHeader(data)
+		if err != nil || int64(h.Length) > int64(len(data)) {
+			return n
+		}
+		if !h.IsControl() && h.NextOffset() > from {
+			n += h.NextOffset() - max(h.BaseOffset, from)
+		}
+		data = data[h.Length:]
+	}
+	return n
+}
+
+// HighWatermark returns the offset below which records are visible to consumers: the log's
+// durable end as the actor last saw it.
+func (p *Partition) HighWatermark() uint64 {
+	hw, _ := p.watch.get()
+	return hw
+}
+
+// Watch returns the high watermark and a channel closed when it next rises or the partition
+// stops (then check Err and Done). Long-poll fetches wait on it.
+func (p *Partition) Watch() (uint64, <-chan struct{}) { return p.watch.get() }
+
+// LogStart returns the first offset the log holds.
+func (p *Partition) LogStart() uint64 { return p.log.LogStart() }
+
+// Resolve returns the offset of a position: the log start for earliest, the high watermark for
+// latest, the first record at or above an id or a time (at most the high watermark), or the
+// offset itself.
+func (p *Partition) Resolve(pos protocol.Position) (uint64, error) {
+	if err := p.unavailable(); err != nil {
+		return 0, err
+	}
+	hw := p.HighWatermark()
+	var offset uint64
+	var err error
+	switch pos.Kind {
+	case protocol.PositionOffset:
+		return pos.Offset, nil
+	case protocol.PositionEarliest:
+		return p.log.LogStart(), nil
+	case protocol.PositionLatest:
+		return hw, nil
+	case protocol.PositionID:
+		offset, err = p.log.OffsetForID(pos.ID)
+	case protocol.PositionTime:
+		offset, err = p.log.OffsetForTime(pos.TimeMs)
+	default:
+		return 0, protocol.Errorf(protocol.ErrInvalidArgument, "unknown position kind %d", pos.Kind)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("partition %s: %w", p.name, err)
+	}
+	return min(offset, hw), nil
+}
+
+// Trim removes records from the front of the log (XTRIM) through the actor and returns how many
+// live records went. It blocks until the actor answers, ctx is done or the partition stops.
+func (p *Partition) Trim(ctx context.Context, t storage.Trim) (uint64, error) {
+	if err := p.unavailable(); err != nil {
+		return 0, err
+	}
+	reply := make(chan trimReply, 1)
+	p.root.Send(p.pid, &trimMsg{trim: t, reply: reply})
+	select {
+	case r := <-reply:
+		return r.removed, r.err
+	case <-p.done:
+		return 0, p.stoppedErr()
+	case <-ctx.Done():
+		return 0, protocol.Errorf(protocol.ErrTimeout, "partition %s: trim not answered in time (%v)", p.name, ctx.Err())
+	}
+}
+
+// EnforceRetention asks the actor to apply the retention policy at time nowMs. It does not wait.
+func (p *Partition) EnforceRetention(nowMs int64) {
+	if p.unavailable() == nil {
+		p.root.Send(p.pid, &retentionMsg{nowMs: nowMs})
+	}
+}
+
+func (p *Partition) stoppedErr() error {
+	if err := p.Err(); err != nil {
+		return err
+	}
+	return protocol.Errorf(protocol.ErrShuttingDown, "partition %s stopped", p.name)
+}
+
+// Stop stops the actor after the messages already in its mailbox (a poison pill), which makes
+// everything appended durable and closes the log, and waits for it and the relay. It returns the
+// log's close error. Stop is idempotent and also waits for a partition that failed.
+func (p *Partition) Stop(ctx context.Context) error {
+	p.RequestStop()
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return fmt.Errorf("partition %s: stop: %w", p.name, ctx.Err())
+	}
+	select {
+	case <-p.relayDone:
+	case <-ctx.Done():
+		return fmt.Errorf("partition %s: stop the relay: %w", p.name, ctx.Err())
+	}
+	return p.closeErr
+}
+
+// RequestStop tells the actor to stop after the messages already in its mailbox, once, and does
+// not wait (Stop waits). Stopping many partitions, tell them all first, then wait for each.
+func (p *Partition) RequestStop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	if p.stopRequested.CompareAndSwap(false, true) {
+		p.root.Poison(p.pid)
+	}
+}
+
+// Stats is a snapshot of one partition, for metrics and the status page.
+type Stats struct {
+	Topic         string
+	Partition     int32
+	Epoch         uint64
+	LogStart      uint64
+	LogEnd        uint64
+	HighWatermark uint64
+	// Records is the number of live records (Redis XLEN).
+	Records uint64
+	// Bytes is the size of the segment files.
+	Bytes           int64
+	InFlightBytes   int64
+	ProducedBatches uint64
+	ProducedRecords uint64
+	ProducedBytes   uint64
+	// Duplicates counts retried batches answered from the producer table.
+	Duplicates uint64
+	// RefusedProduces counts produces the actor answered with an error.
+	RefusedProduces uint64
+	Fetches         uint64
+	FetchedBytes    uint64
+	// FetchedRecords counts data records at or above the asked offset in fetched batches.
+	FetchedRecords   uint64
+	BusyRejections   uint64
+	RetentionRemoved uint64
+	Failed           bool
+	Failure          string
+}
+
+// Stats returns a snapshot of the partition. It lists the partition directory for the size.
+func (p *Partition) Stats() Stats {
+	s := Stats{
+		Topic:            p.cfg.Topic,
+		Partition:        p.cfg.Partition,
+		Epoch:            p.epoch,
+		LogStart:         p.log.LogStart(),
+		LogEnd:           p.log.LogEnd(),
+		HighWatermark:    p.HighWatermark(),
+		Records:          p.log.Len(),
+		Bytes:            segmentBytes(p.cfg.Storage.FS, p.cfg.Storage.Dir),
+		InFlightBytes:    p.inFlightBytes.Load(),
+		ProducedBatches:  p.counters.producedBatches.Load(),
+		ProducedRecords:  p.counters.producedRecords.Load(),
+		ProducedBytes:    p.counters.producedBytes.Load(),
+		Duplicates:       p.counters.duplicates.Load(),
+		RefusedProduces:  p.counters.refusedProduces.Load(),
+		Fetches:          p.counters.fetches.Load(),
+		FetchedBytes:     p.counters.fetchedBytes.Load(),
+		FetchedRecords:   p.counters.fetchedRecords.Load(),
+		BusyRejections:   p.counters.busyRejections.Load(),
+		RetentionRemoved: p.counters.retentionRemoved.Load(),
+	}
+	if err := p.Err(); err != nil {
+		s.Failed, s.Failure = true, err.Error()
+	}
+	return s
+}
+
+// segmentBytes sums the sizes of the segment files in dir (0 when they cannot be listed).
+//
+// TODO(actors): ask storage for a Log.Size(); listing the directory races with retention.
+func segmentBytes(fsys vfs.FS, dir string) int64 {
+	if fsys == nil {
+		fsys = vfs.OS()
+	}
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, name := range names {
+		if !strings.HasSuffix(name, ".log") {
+			continue
+		}
+		f, err := fsys.OpenFile(filepath.Join(dir, name), os.O_RDONLY, 0)
+		if err != nil {
+			continue
+		}
+		if size, err := f.Size(); err == nil {
+			total += size
+		}
+		_ = f.Close()
+	}
+	return total
+}
