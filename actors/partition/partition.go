@@ -23,13 +23,16 @@ var ErrFailed = errors.New("partition failed")
 // Partition is the handle of one running partition actor. Its methods are safe for concurrent
 // use from any goroutine; they block only where their documentation says so.
 type Partition struct {
-	cfg   Config
-	name  string
-	log   *storage.Log
-	root  *actor.RootContext
-	pid   *actor.PID
-	epoch uint64
-	watch *watch
+	cfg  Config
+	name string
+	log  *storage.Log
+	pid  *actor.PID
+	// process is the actor's mailbox, resolved once: messages go straight to it, so a message
+	// that races with the actor's stop is dropped with the mailbox instead of becoming a dead
+	// letter (whose log throttle starts a goroutine).
+	process actor.Process
+	epoch   uint64
+	watch   *watch
 
 	recovery storage.Recovery
 
@@ -99,7 +102,6 @@ func Start(parent actor.SpawnerContext, cfg Config) (*Partition, error) {
 		cfg:       cfg,
 		name:      cfg.name(),
 		log:       log,
-		root:      parent.ActorSystem().Root,
 		epoch:     max(log.LastEpoch(), log.PromisedEpoch(), 1),
 		watch:     newWatch(log.DurableEnd()),
 		recovery:  recovery,
@@ -121,6 +123,7 @@ func Start(parent actor.SpawnerContext, cfg Config) (*Partition, error) {
 		return nil, fmt.Errorf("partition %s: spawn the actor: %w", p.name, err)
 	}
 	p.pid = pid
+	p.process, _ = parent.ActorSystem().ProcessRegistry.Get(pid)
 	go p.relay(relayCtx, log.DurableEnd())
 	cfg.Logger.Debug("partition started", "partition", p.name, "log_start", log.LogStart(), "log_end", log.LogEnd(),
 		"epoch", p.epoch, "producers", producers.len(), "unclean", recovery.Unclean)
@@ -167,13 +170,16 @@ func (p *Partition) relay(ctx context.Context, seen uint64) {
 			return
 		}
 		if err != nil {
-			p.root.Send(p.pid, &logFailedMsg{err: err})
+			p.send(&logFailedMsg{err: err})
 			return
 		}
 		seen = p.log.DurableEnd()
-		p.root.Send(p.pid, &durableMsg{end: seen})
+		p.send(&durableMsg{end: seen})
 	}
 }
+
+// send posts msg to the actor's mailbox without blocking.
+func (p *Partition) send(msg any) { p.process.SendUserMessage(p.pid, msg) }
 
 // Topic returns the partition's topic.
 func (p *Partition) Topic() string { return p.cfg.Topic }
@@ -249,7 +255,7 @@ func (p *Partition) Submit(b []byte, acks protocol.Acks) (*PendingProduce, error
 			p.name, p.inFlightBytes.Load(), p.cfg.MaxInFlightBytes)
 	}
 	reply := make(chan produceReply, 1)
-	p.root.Send(p.pid, &produceMsg{batch: b, acks: acks, reply: reply})
+	p.send(&produceMsg{batch: b, acks: acks, reply: reply})
 	return &PendingProduce{p: p, reply: reply}, nil
 }
 
@@ -387,7 +393,7 @@ func (p *Partition) Trim(ctx context.Context, t storage.Trim) (uint64, error) {
 		return 0, err
 	}
 	reply := make(chan trimReply, 1)
-	p.root.Send(p.pid, &trimMsg{trim: t, reply: reply})
+	p.send(&trimMsg{trim: t, reply: reply})
 	select {
 	case r := <-reply:
 		return r.removed, r.err
@@ -401,7 +407,7 @@ func (p *Partition) Trim(ctx context.Context, t storage.Trim) (uint64, error) {
 // EnforceRetention asks the actor to apply the retention policy at time nowMs. It does not wait.
 func (p *Partition) EnforceRetention(nowMs int64) {
 	if p.unavailable() == nil {
-		p.root.Send(p.pid, &retentionMsg{nowMs: nowMs})
+		p.send(&retentionMsg{nowMs: nowMs})
 	}
 }
 
@@ -439,7 +445,7 @@ func (p *Partition) RequestStop() {
 	default:
 	}
 	if p.stopRequested.CompareAndSwap(false, true) {
-		p.root.Poison(p.pid)
+		p.send(&actor.PoisonPill{})
 	}
 }
 

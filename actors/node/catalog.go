@@ -1,0 +1,212 @@
+package node
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/shoalmq/shoal/protocol"
+	"github.com/shoalmq/shoal/storage/vfs"
+)
+
+// Limits of the catalog.
+const (
+	// MaxTopicNameBytes is Kafka's limit on a topic name.
+	MaxTopicNameBytes = 249
+	// MaxPartitionsPerTopic bounds a topic's partitions.
+	MaxPartitionsPerTopic = 10_000
+	// catalogVersion is the format of catalog.json; a newer one is refused.
+	catalogVersion = 1
+	// maxCatalogBytes bounds what is read from catalog.json.
+	maxCatalogBytes = 64 << 20
+	// internalTopicPrefix marks topics the broker keeps for itself (the cluster's __meta).
+	internalTopicPrefix = "__"
+)
+
+// File and directory names in the data dir.
+const (
+	catalogFile     = "catalog.json"
+	catalogLockFile = "catalog.lock"
+	topicsDir       = "topics"
+	deletedDir      = "deleted"
+)
+
+// TopicSettings are a topic's settings as the catalog keeps them (defaults already applied).
+type TopicSettings struct {
+	Name        string `json:"name"`
+	Partitions  int32  `json:"partitions"`
+	Replication int16  `json:"replication"`
+	// RetentionMs and RetentionBytes bound each partition by age and size; 0 means no bound.
+	RetentionMs    int64 `json:"retention_ms,omitempty"`
+	RetentionBytes int64 `json:"retention_bytes,omitempty"`
+}
+
+type catalogContents struct {
+	Version int             `json:"version"`
+	Topics  []TopicSettings `json:"topics"`
+}
+
+// ValidateTopicName checks a topic name against Kafka's rules: 1 to 249 characters from
+// [a-zA-Z0-9._-], not "." or "..". Names starting with "__" are reserved for internal topics.
+func ValidateTopicName(name string) error {
+	switch {
+	case name == "":
+		return protocol.Errorf(protocol.ErrInvalidArgument, "topic name is empty")
+	case len(name) > MaxTopicNameBytes:
+		return protocol.Errorf(protocol.ErrInvalidArgument, "topic name of %d characters: at most %d", len(name), MaxTopicNameBytes)
+	case name == "." || name == "..":
+		return protocol.Errorf(protocol.ErrInvalidArgument, "topic name %q is not allowed", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return protocol.Errorf(protocol.ErrInvalidArgument, "topic name %q: character %q at %d; use letters, digits, '.', '_' and '-'", name, c, i)
+		}
+	}
+	if len(name) >= len(internalTopicPrefix) && name[:len(internalTopicPrefix)] == internalTopicPrefix {
+		return protocol.Errorf(protocol.ErrInvalidArgument, "topic name %q: names starting with %q are reserved for internal topics", name, internalTopicPrefix)
+	}
+	return nil
+}
+
+// readCatalog reads catalog.json; a missing file is an empty catalog.
+func readCatalog(fsys vfs.FS, dataDir string) ([]TopicSettings, bool, error) {
+	path := filepath.Join(dataDir, catalogFile)
+	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("node: open %s: %w", path, err)
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, false, fmt.Errorf("node: size of %s: %w", path, err)
+	}
+	if size > maxCatalogBytes {
+		return nil, false, fmt.Errorf("node: %s is %d bytes, above the limit of %d", path, size, maxCatalogBytes)
+	}
+	data := make([]byte, size)
+	if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, false, fmt.Errorf("node: read %s: %w", path, err)
+	}
+	var c catalogContents
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, false, fmt.Errorf("node: %s is not a catalog (%w): restore it from a backup, or move it away to start empty", path, err)
+	}
+	if c.Version != catalogVersion {
+		return nil, false, fmt.Errorf("node: %s has version %d; this build reads version %d", path, c.Version, catalogVersion)
+	}
+	for _, t := range c.Topics {
+		if err := checkSettings(t); err != nil {
+			return nil, false, fmt.Errorf("node: %s: %w", path, err)
+		}
+	}
+	return c.Topics, true, nil
+}
+
+// checkSettings validates settings with defaults applied.
+func checkSettings(t TopicSettings) error {
+	if err := ValidateTopicName(t.Name); err != nil {
+		return err
+	}
+	if t.Partitions < 1 || t.Partitions > MaxPartitionsPerTopic {
+		return protocol.Errorf(protocol.ErrInvalidArgument, "topic %q: %d partitions; use 1 to %d", t.Name, t.Partitions, MaxPartitionsPerTopic)
+	}
+	if t.Replication != 1 {
+		return protocol.Errorf(protocol.ErrInvalidArgument, "topic %q: replication %d; a single node holds one replica (replication 1)", t.Name, t.Replication)
+	}
+	if t.RetentionMs < 0 || t.RetentionBytes < 0 {
+		return protocol.Errorf(protocol.ErrInvalidArgument, "topic %q: negative retention (%d ms, %d bytes)", t.Name, t.RetentionMs, t.RetentionBytes)
+	}
+	return nil
+}
+
+// writeCatalog replaces catalog.json atomically: temp file, fsync, rename, fsync the directory.
+func writeCatalog(fsys vfs.FS, dataDir string, topics []TopicSettings) error {
+	sorted := slices.Clone(topics)
+	slices.SortFunc(sorted, func(a, b TopicSettings) int {
+		switch {
+		case a.Name < b.Name:
+			return -1
+		case a.Name > b.Name:
+			return 1
+		}
+		return 0
+	})
+	if sorted == nil {
+		sorted = []TopicSettings{}
+	}
+	data, err := json.MarshalIndent(catalogContents{Version: catalogVersion, Topics: sorted}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("node: encode the catalog: %w", err)
+	}
+	return writeFileAtomic(fsys, dataDir, catalogFile, append(data, '\n'))
+}
+
+func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte) error {
+	tmp := filepath.Join(dir, name+".tmp")
+	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("node: create %s: %w", tmp, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = fsys.Rename(tmp, filepath.Join(dir, name))
+	}
+	if err == nil {
+		err = fsys.SyncDir(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("node: write %s: %w", filepath.Join(dir, name), err)
+	}
+	return nil
+}
+
+// partitionDirs returns the partition numbers found under a topic directory: the names that are
+// decimal numbers, sorted.
+func partitionDirs(fsys vfs.FS, topicDir string) ([]int32, error) {
+	names, err := fsys.ReadDir(topicDir)
+	if err != nil {
+		return nil, err
+	}
+	var ids []int32
+	for _, name := range names {
+		id, err := strconv.ParseInt(name, 10, 32)
+		if err == nil && id >= 0 && strconv.FormatInt(id, 10) == name {
+			ids = append(ids, int32(id))
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
+}
+
+// removeAll removes path and everything below it. vfs has no RemoveAll: a directory is listed
+// and emptied first.
+func removeAll(fsys vfs.FS, path string) error {
+	names, err := fsys.ReadDir(path)
+	if err == nil {
+		for _, name := range names {
+			if err := removeAll(fsys, filepath.Join(path, name)); err != nil {
+				return err
+			}
+		}
+	}
+	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
