@@ -19,6 +19,9 @@ func (l *Log) Append(b []byte, epoch uint64, nowMs uint64) (Appended, error) {
 	if err != nil {
 		return Appended{}, err
 	}
+	if h.IsControl() {
+		return Appended{}, fmt.Errorf("%w: control batches are not accepted from producers (use AppendControl)", ErrCorrupt)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.checkEpochLocked(epoch); err != nil {
@@ -39,6 +42,40 @@ func (l *Log) Append(b []byte, epoch uint64, nowMs uint64) (Appended, error) {
 	h, err = batch.ReadHeader(b)
 	if err != nil {
 		panic(fmt.Sprintf("storage: a stamped batch no longer reads: %v", err))
+	}
+	return l.writeLocked(b, h)
+}
+
+// AppendControl writes a control batch of the log's owner (an epoch start, a config entry, a
+// group change) as the leader of epoch. Tombstones go through Delete, which checks their targets.
+func (l *Log) AppendControl(b []byte, epoch uint64) (Appended, error) {
+	h, err := l.checkBatch(b)
+	if err != nil {
+		return Appended{}, err
+	}
+	if !h.IsControl() {
+		return Appended{}, fmt.Errorf("%w: AppendControl of a data batch", ErrCorrupt)
+	}
+	it := batch.Iterate(b, h)
+	for it.Next() {
+		if _, ok := batch.TombstoneOffset(it.Record()); ok {
+			return Appended{}, fmt.Errorf("%w: tombstones are written by Delete", ErrCorrupt)
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkEpochLocked(epoch); err != nil {
+		return Appended{}, err
+	}
+	return l.stampAndWriteLocked(b, epoch)
+}
+
+// stampAndWriteLocked stamps a control batch at the log end and writes it.
+func (l *Log) stampAndWriteLocked(b []byte, epoch uint64) (Appended, error) {
+	batch.Stamp(b, l.nextOffset(), epoch, batch.ID{})
+	h, err := batch.ReadHeader(b)
+	if err != nil {
+		panic(fmt.Sprintf("storage: a stamped control batch no longer reads: %v", err))
 	}
 	return l.writeLocked(b, h)
 }
@@ -136,7 +173,7 @@ func (l *Log) maybeRollLocked(incoming int) error {
 		return nil
 	}
 	full := seg.size+int64(incoming) > l.cfg.SegmentBytes
-	old := l.cfg.SegmentAge > 0 && l.cfg.Now().Sub(seg.createdAt) >= l.cfg.SegmentAge
+	old := l.cfg.SegmentAge > 0 && !seg.createdAt.IsZero() && l.cfg.Now().Sub(seg.createdAt) >= l.cfg.SegmentAge
 	if !full && !old {
 		return nil
 	}

@@ -85,7 +85,7 @@ func FuzzIndexFile(f *testing.F) {
 }
 
 func FuzzMetaFile(f *testing.F) {
-	good := encodeMeta(partitionMeta{Version: metaVersion, Epochs: []EpochStart{{1, 0}, {3, 50}}, LogStart: 5, Tombstones: []uint64{6, 9}, TombstonesThrough: 60})
+	good := encodeMeta(partitionMeta{Version: metaVersion, Epochs: []EpochStart{{1, 0}, {3, 50}}, LogStart: 5, Tombstones: [][2]uint64{{6, 10}, {9, 12}}, TombstonesThrough: 60})
 	f.Add(good[metaHeaderSize:], false)
 	f.Add([]byte("SHMT"), true)
 	f.Fuzz(func(t *testing.T, data []byte, raw bool) {

@@ -75,7 +75,8 @@ func encodeIndex(entries []indexEntry, end indexEntry) []byte {
 // segmentBytes bytes. It returns the entries and the end entry, or errBadIndex.
 func decodeIndex(b []byte, baseOffset uint64, segmentBytes int64) (entries []indexEntry, end indexEntry, err error) {
 	body := len(b) - indexFooterSize
-	if body < indexEntrySize || body%indexEntrySize != 0 {
+	// At least the segment's start entry and its end entry.
+	if body < 2*indexEntrySize || body%indexEntrySize != 0 {
 		return nil, indexEntry{}, fmt.Errorf("%w: %d bytes", errBadIndex, len(b))
 	}
 	footer := b[body:]

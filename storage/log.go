@@ -30,8 +30,8 @@ type Log struct {
 	meta     partitionMeta
 	// Invariant: meta.LogStart <= nextOffset.
 	lastID batch.ID
-	// tombstones are the deleted offsets (sorted) at or above the log start.
-	tombstones []uint64
+	// tombstones are the deleted records at or above the log start.
+	tombstones tombstoneSet
 	// dataBelowStart counts the data records of the first segment below the log start.
 	dataBelowStart uint64
 	// Invariant: syncedEnd <= nextOffset().
@@ -195,7 +195,7 @@ func (l *Log) writableLocked() error {
 
 // saveMetaLocked writes m with the current tombstones and makes it the log's meta.
 func (l *Log) saveMetaLocked(m partitionMeta) error {
-	m.Tombstones = l.tombstones
+	m.Tombstones = l.tombstones.pairs()
 	m.TombstonesThrough = l.nextOffset()
 	if err := writeMeta(l.fs, l.cfg.Dir, m); err != nil {
 		return l.failLocked(err)

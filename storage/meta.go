@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 
 	"github.com/shoalmq/shoal/protocol/batch"
 	"github.com/shoalmq/shoal/storage/vfs"
@@ -25,7 +24,7 @@ type EpochStart struct {
 // segments. It is rewritten whole and atomically (write, fsync, rename, fsync the directory).
 //
 // Invariant: Epochs rise strictly in Epoch and never decrease in StartOffset; Tombstones are
-// sorted and unique, all >= LogStart and < TombstonesThrough.
+// [offset, by] pairs sorted and unique by offset, with LogStart <= offset < by < TombstonesThrough.
 type partitionMeta struct {
 	Version       int          `json:"version"`
 	Epochs        []EpochStart `json:"epochs"`
@@ -34,9 +33,10 @@ type partitionMeta struct {
 	// LastIDFloor is the last id of segments deleted by retention: the log's last id when no
 	// data record is left on disk.
 	LastIDFloor batch.ID `json:"last_id_floor"`
-	// Tombstones are deleted offsets (XDEL) found in control batches below TombstonesThrough;
+	// Tombstones are the deleted offsets (XDEL) with the offset of the control record that
+	// deleted each, found in control batches below TombstonesThrough;
 	// recovery scans control batches from there on.
-	Tombstones        []uint64 `json:"tombstones"`
+	Tombstones        [][2]uint64 `json:"tombstones"`
 	TombstonesThrough uint64   `json:"tombstones_through"`
 	// CleanShutdown is true only between Close and the next Open.
 	CleanShutdown bool `json:"clean_shutdown"`
@@ -87,8 +87,9 @@ func (m partitionMeta) check() error {
 		}
 	}
 	for i, t := range m.Tombstones {
-		if t < m.LogStart || t >= m.TombstonesThrough || (i > 0 && t <= m.Tombstones[i-1]) {
-			return fmt.Errorf("tombstone %d (offset %d) out of order or range", i, t)
+		offset, by := t[0], t[1]
+		if offset < m.LogStart || offset >= by || by >= m.TombstonesThrough || (i > 0 && offset <= m.Tombstones[i-1][0]) {
+			return fmt.Errorf("tombstone %d (offset %d by %d) out of order or range", i, offset, by)
 		}
 	}
 	return nil
@@ -163,13 +164,4 @@ func readWhole(f vfs.File, limit int64) ([]byte, error) {
 		err = nil
 	}
 	return b[:n], err
-}
-
-// addTombstone inserts offset into the sorted tombstone set and reports whether it was new.
-func addTombstone(set []uint64, offset uint64) ([]uint64, bool) {
-	i, found := slices.BinarySearch(set, offset)
-	if found {
-		return set, false
-	}
-	return slices.Insert(set, i, offset), true
 }

@@ -186,6 +186,11 @@ func (l *Log) recoverActive(seg *segment, rec *Recovery) error {
 	}
 	state := scanState{lastID: l.diskIDBefore(seg)}
 	pos, scanErr := l.scanSegment(seg, size, &state, l.noteEpoch)
+	if !seg.empty() {
+		// The file does not say when its first batch came; the age clock restarts with the
+		// process, so a restart never rolls a segment early.
+		seg.createdAt = l.cfg.Now()
+	}
 	if scanErr == nil {
 		return nil
 	}
@@ -236,7 +241,7 @@ type scanState struct {
 // calls visit (if not nil) with each; it returns the position where it stopped and why (nil at a
 // clean end of file).
 func (l *Log) scanSegment(seg *segment, size int64, state *scanState, visit func(batch.Header, []byte)) (int64, error) {
-	sc := newScanner(seg.file, seg.path, seg.size, size, l.cfg.MaxBatchBytes, l.scratch)
+	sc := newScanner(seg.file, seg.path, seg.size, size, l.scratch)
 	defer func() { l.scratch = sc.buf }()
 	for {
 		h, b, pos, err := sc.next()
@@ -301,7 +306,8 @@ func (l *Log) recoverState() error {
 	if l.dataBelowStart, err = l.countDataBelow(l.segments[0], l.meta.LogStart); err != nil {
 		return err
 	}
-	l.tombstones = tombstonesBelow(l.meta.Tombstones, next)
+	// A tombstone whose control record did not survive the crash is dropped with it.
+	l.tombstones = tombstonesFromPairs(l.meta.Tombstones).onlyBefore(next)
 	if err := l.scanTombstones(min(l.meta.TombstonesThrough, next)); err != nil {
 		return err
 	}
@@ -322,11 +328,6 @@ func truncateEpochs(epochs []EpochStart, end uint64) []EpochStart {
 	return epochs[:i]
 }
 
-func tombstonesBelow(set []uint64, end uint64) []uint64 {
-	i, _ := slices.BinarySearch(set, end)
-	return slices.Clone(set[:i])
-}
-
 // scanTombstones applies the tombstones of control batches from offset from to the log end.
 func (l *Log) scanTombstones(from uint64) error {
 	for _, seg := range l.segments {
@@ -334,7 +335,7 @@ func (l *Log) scanTombstones(from uint64) error {
 			continue
 		}
 		start := entryForOffset(seg.entries, from)
-		sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, l.cfg.MaxBatchBytes, l.scratch)
+		sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, l.scratch)
 		for {
 			h, b, pos, err := sc.next()
 			if errors.Is(err, io.EOF) {
@@ -356,8 +357,9 @@ func (l *Log) scanTombstones(from uint64) error {
 func (l *Log) applyTombstones(b []byte, h batch.Header) {
 	it := batch.Iterate(b, h)
 	for it.Next() {
-		if offset, ok := batch.TombstoneOffset(it.Record()); ok && offset >= l.meta.LogStart && offset < h.BaseOffset {
-			l.tombstones, _ = addTombstone(l.tombstones, offset)
+		r := it.Record()
+		if offset, ok := batch.TombstoneOffset(r); ok && offset >= l.meta.LogStart && offset < h.BaseOffset {
+			l.tombstones.add(tombstone{offset: offset, by: r.Offset})
 		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sort"
 
 	"github.com/shoalmq/shoal/protocol/batch"
@@ -56,7 +55,7 @@ func (l *Log) Read(from uint64, maxBytes int, upTo uint64, buf []byte) (ReadResu
 	if len(data) > 0 {
 		res.Next = lastBatchEnd(data)
 	}
-	res.Deleted = l.deletedIn(from, res.Next)
+	res.Deleted = l.tombstones.committedIn(from, res.Next, upTo)
 	return res, nil
 }
 
@@ -164,15 +163,6 @@ func lastBatchEnd(data []byte) uint64 {
 	return next
 }
 
-// deletedIn returns the tombstones in [from, to).
-func (l *Log) deletedIn(from, to uint64) []uint64 {
-	i, _ := slices.BinarySearch(l.tombstones, from)
-	j, _ := slices.BinarySearch(l.tombstones, to)
-	if i == j {
-		return nil
-	}
-	return slices.Clone(l.tombstones[i:j])
-}
 
 // OffsetForID returns the offset of the first data record whose id is at or above id (XRANGE's
 // start, XREAD's position), or LogEnd when there is none.
@@ -211,14 +201,14 @@ func (l *Log) findFirstLocked(pastEntry func(indexEntry) bool, inBatch func(batc
 		start := seg.entries[max(i-1, 0)]
 		offset, found, err := l.scanFor(seg, int64(start.position), inBatch, inRecord)
 		if err != nil || found {
-			return max(offset, l.meta.LogStart), err
+			return offset, err
 		}
 	}
 	return l.nextOffset(), nil
 }
 
 func (l *Log) scanFor(seg *segment, pos int64, inBatch func(batch.Header) bool, inRecord func(batch.Record) bool) (uint64, bool, error) {
-	sc := newScanner(seg.file, seg.path, pos, seg.size, l.cfg.MaxBatchBytes, nil)
+	sc := newScanner(seg.file, seg.path, pos, seg.size, nil)
 	for {
 		h, b, at, err := sc.next()
 		if errors.Is(err, io.EOF) {
@@ -227,12 +217,14 @@ func (l *Log) scanFor(seg *segment, pos int64, inBatch func(batch.Header) bool, 
 		if err != nil {
 			return 0, false, corruptAt(seg.path, at, h.BaseOffset, err)
 		}
-		if h.IsControl() || !inBatch(h) {
+		if h.IsControl() || h.NextOffset() <= l.meta.LogStart || !inBatch(h) {
 			continue
 		}
 		it := batch.Iterate(b, h)
 		for it.Next() {
-			if r := it.Record(); inRecord(r) {
+			// Records below the log start were trimmed: timestamps are not monotonic, so a match
+			// there says nothing about the records after it.
+			if r := it.Record(); r.Offset >= l.meta.LogStart && inRecord(r) {
 				return r.Offset, true, nil
 			}
 		}

@@ -145,7 +145,7 @@ func (l *Log) exactMaxLenStart(maxLen uint64) (uint64, error) {
 func (l *Log) nthLiveRecord(seg *segment, n uint64) (uint64, error) {
 	from := max(seg.baseOffset, l.meta.LogStart)
 	start := entryForOffset(seg.entries, from)
-	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, l.cfg.MaxBatchBytes, nil)
+	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, nil)
 	for {
 		h, b, at, err := sc.next()
 		if err != nil {
@@ -172,8 +172,7 @@ func (l *Log) nthLiveRecord(seg *segment, n uint64) (uint64, error) {
 }
 
 func (l *Log) isDeleted(offset uint64) bool {
-	_, found := slices.BinarySearch(l.tombstones, offset)
-	return found
+	return l.tombstones.contains(offset)
 }
 
 // liveRecordsLocked counts the data records from the log start that are not deleted.
@@ -195,9 +194,7 @@ func (l *Log) liveInSegment(s *segment) uint64 {
 		n -= l.dataBelowStart
 	}
 	from := max(s.baseOffset, l.meta.LogStart)
-	i, _ := slices.BinarySearch(l.tombstones, from)
-	j, _ := slices.BinarySearch(l.tombstones, s.nextOffset())
-	return n - uint64(j-i)
+	return n - uint64(l.tombstones.countIn(from, s.nextOffset()))
 }
 
 // moveLogStartLocked makes newStart the log start (if it is above the current one): the meta
@@ -228,7 +225,7 @@ func (l *Log) moveLogStartLocked(newStart uint64) error {
 			m.LastIDFloor = s.end.lastIDBefore
 		}
 	}
-	l.tombstones = slices.Clone(l.tombstones[len(l.deletedBelow(newStart)):])
+	l.tombstones = l.tombstones.withoutBelow(newStart)
 	if err := l.saveMetaLocked(m); err != nil {
 		return err
 	}
@@ -240,11 +237,6 @@ func (l *Log) moveLogStartLocked(newStart uint64) error {
 	var err error
 	l.dataBelowStart, err = l.countDataBelow(l.segments[0], newStart)
 	return err
-}
-
-func (l *Log) deletedBelow(offset uint64) []uint64 {
-	i, _ := slices.BinarySearch(l.tombstones, offset)
-	return l.tombstones[:i]
 }
 
 // removeSegmentFiles closes and deletes the files of segments that left the log.
@@ -274,7 +266,7 @@ func (l *Log) countDataBelow(seg *segment, offset uint64) (uint64, error) {
 	}
 	start := entryForOffset(seg.entries, offset)
 	n := uint64(start.dataRecordsBefore)
-	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, l.cfg.MaxBatchBytes, nil)
+	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, nil)
 	for {
 		h, _, at, err := sc.next()
 		if errors.Is(err, io.EOF) || (err == nil && h.BaseOffset >= offset) {
@@ -308,39 +300,53 @@ func (l *Log) Delete(ids []batch.ID, epoch uint64, nowMs int64) (int, error) {
 			offsets = append(offsets, offset)
 		}
 	}
-	if len(offsets) == 0 {
-		return 0, nil
-	}
-	b := batch.NewBuilder(batch.HeaderSize + 16*len(offsets))
-	b.Reset(batch.Options{Control: true, ProducerID: batch.NoProducer})
-	for _, offset := range offsets {
-		if err := b.Add(batch.ID{}, nowMs, batch.TombstoneKey, batch.AppendTombstoneValue(nil, offset), nil); err != nil {
-			return 0, err
-		}
-	}
-	data, err := b.Finish()
-	if err != nil {
-		return 0, err
-	}
-	batch.Stamp(data, l.nextOffset(), epoch, batch.ID{})
-	h, _ := batch.ReadHeader(data)
-	if _, err := l.writeLocked(data, h); err != nil {
+	if err := l.writeTombstonesLocked(offsets, epoch, nowMs); err != nil {
 		return 0, err
 	}
 	return len(offsets), nil
 }
 
+// tombstoneRecordBytes bounds the encoded size of one tombstone record, so that a control batch
+// of tombstones stays within MaxBatchBytes.
+const tombstoneRecordBytes = 48
+
+// writeTombstonesLocked appends the tombstones for offsets in as many control batches as
+// MaxBatchBytes requires.
+func (l *Log) writeTombstonesLocked(offsets []uint64, epoch uint64, nowMs int64) error {
+	perBatch := max(1, (l.cfg.MaxBatchBytes-batch.HeaderSize)/tombstoneRecordBytes)
+	b := batch.NewBuilder(batch.HeaderSize + tombstoneRecordBytes*min(perBatch, len(offsets)))
+	var value [8]byte
+	for chunk := range slices.Chunk(offsets, perBatch) {
+		b.Reset(batch.Options{Control: true, ProducerID: batch.NoProducer})
+		for _, offset := range chunk {
+			if err := b.Add(batch.ID{}, nowMs, batch.TombstoneKey, batch.AppendTombstoneValue(value[:0], offset), nil); err != nil {
+				return err
+			}
+		}
+		data, err := b.Finish()
+		if err != nil {
+			return err
+		}
+		if _, err := l.stampAndWriteLocked(data, epoch); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // offsetOfIDLocked returns the offset of the data record with exactly id, at or above the log
 // start.
 func (l *Log) offsetOfIDLocked(id batch.ID) (uint64, bool, error) {
-	var got batch.ID
-	offset, err := l.findFirstLocked(func(e indexEntry) bool { return !e.lastIDBefore.Less(id) },
+	// The record found, not the offset findFirst returns: that one is clamped to the log start,
+	// and a trimmed record must not turn into the first live one.
+	var found batch.Record
+	_, err := l.findFirstLocked(func(e indexEntry) bool { return !e.lastIDBefore.Less(id) },
 		func(h batch.Header) bool { return !h.LastID.Less(id) },
-		func(r batch.Record) bool { got = r.ID; return !r.ID.Less(id) })
-	if err != nil || got != id || offset >= l.nextOffset() || offset < l.meta.LogStart {
+		func(r batch.Record) bool { found = r; return !r.ID.Less(id) })
+	if err != nil || found.ID != id || found.Offset < l.meta.LogStart {
 		return 0, false, err
 	}
-	return offset, true, nil
+	return found.Offset, true, nil
 }
 
 // Truncate removes every batch at or above offset end (a replica dropping a suffix that
@@ -370,7 +376,7 @@ func (l *Log) Truncate(end uint64) error {
 		return l.failLocked(err)
 	}
 	l.lastID = l.lastIDLocked()
-	l.tombstones = slices.Clone(l.deletedBelow(end))
+	l.tombstones = l.tombstones.onlyBefore(end)
 	l.syncedEnd = min(l.syncedEnd, end)
 	m := l.meta
 	m.Epochs = truncateEpochs(slices.Clone(m.Epochs), end)
@@ -383,7 +389,7 @@ func (l *Log) batchPosition(seg *segment, offset uint64) (int64, error) {
 		return 0, nil
 	}
 	start := entryForOffset(seg.entries, offset)
-	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, l.cfg.MaxBatchBytes, nil)
+	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, nil)
 	for {
 		h, _, at, err := sc.next()
 		switch {

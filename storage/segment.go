@@ -102,13 +102,12 @@ type scanner struct {
 	fileEnd       int64
 	window        []byte
 	buf           []byte
-	maxBatchBytes int
 }
 
 const scanChunkBytes = 1 << 20
 
-func newScanner(file vfs.File, path string, from, fileEnd int64, maxBatchBytes int, buf []byte) *scanner {
-	return &scanner{file: file, path: path, pos: from, fileEnd: fileEnd, buf: buf[:0], maxBatchBytes: maxBatchBytes}
+func newScanner(file vfs.File, path string, from, fileEnd int64, buf []byte) *scanner {
+	return &scanner{file: file, path: path, pos: from, fileEnd: fileEnd, buf: buf[:0]}
 }
 
 // errTorn means the file ends inside a batch.
@@ -132,9 +131,8 @@ func (sc *scanner) next() (h batch.Header, b []byte, position int64, err error) 
 		if h.Length != 0 {
 			need = int64(h.Length)
 		}
-		if need > int64(sc.maxBatchBytes)+batch.HeaderSize {
-			return h, nil, sc.pos, fmt.Errorf("%w: batch length %d above the limit %d", batch.ErrCorrupt, need, sc.maxBatchBytes)
-		}
+		// A length past the end of the file is a torn or corrupt batch; fill finds that out by
+		// reading what is there, so a bogus length never allocates more than the file holds.
 		if err := sc.fill(need); err != nil {
 			return h, nil, sc.pos, err
 		}

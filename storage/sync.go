@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"fmt"
 	"context"
 	"time"
 )
@@ -128,22 +129,31 @@ func (l *Log) Close() error {
 func (l *Log) close() error {
 	close(l.syncStop)
 	<-l.syncDone
-	syncErr := l.Sync()
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var metaErr error
-	if syncErr == nil && l.failure == nil {
-		m := l.meta
-		m.CleanShutdown = true
-		metaErr = l.saveMetaLocked(m)
-	}
+	// Closed first, under the lock: an append racing with Close either lands before the final
+	// fsync below or is refused, so a clean-shutdown mark never covers an unsynced append.
 	l.closed = true
+	var err error
+	if l.failure == nil {
+		err = l.finalSyncLocked()
+	}
 	l.closeFiles()
 	l.wakeWaitersLocked()
-	if syncErr != nil {
-		return syncErr
+	return err
+}
+
+// finalSyncLocked fsyncs the active segment and records a clean shutdown.
+func (l *Log) finalSyncLocked() error {
+	if l.syncedEnd < l.nextOffset() {
+		if err := l.active().file.Sync(); err != nil {
+			return l.failLocked(fmt.Errorf("sync %s: %w", l.active().path, err))
+		}
+		l.syncedToLocked(l.nextOffset())
 	}
-	return metaErr
+	m := l.meta
+	m.CleanShutdown = true
+	return l.saveMetaLocked(m)
 }
