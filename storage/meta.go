@@ -37,7 +37,7 @@ type partitionMeta struct {
 	// deleted each, found in control batches below TombstonesThrough;
 	// recovery scans control batches from there on.
 	Tombstones        [][2]uint64 `json:"tombstones"`
-	TombstonesThrough uint64   `json:"tombstones_through"`
+	TombstonesThrough uint64      `json:"tombstones_through"`
 	// CleanShutdown is true only between Close and the next Open.
 	CleanShutdown bool `json:"clean_shutdown"`
 }

@@ -163,7 +163,6 @@ func lastBatchEnd(data []byte) uint64 {
 	return next
 }
 
-
 // OffsetForID returns the offset of the first data record whose id is at or above id (XRANGE's
 // start, XREAD's position), or LogEnd when there is none.
 func (l *Log) OffsetForID(id batch.ID) (uint64, error) {

@@ -96,12 +96,12 @@ func (s *segment) add(h batch.Header, position int64, intervalBytes int) {
 
 // scanner reads the batches of a segment file in order, through a reusable window.
 type scanner struct {
-	file          vfs.File
-	path          string
-	pos           int64 // file position of window[0]
-	fileEnd       int64
-	window        []byte
-	buf           []byte
+	file    vfs.File
+	path    string
+	pos     int64 // file position of window[0]
+	fileEnd int64
+	window  []byte
+	buf     []byte
 }
 
 const scanChunkBytes = 1 << 20

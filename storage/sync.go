@@ -1,8 +1,8 @@
 package storage
 
 import (
-	"fmt"
 	"context"
+	"fmt"
 	"time"
 )
 
