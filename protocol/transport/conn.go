@@ -324,15 +324,15 @@ func (c *Conn) fail(cause error) {
 	c.mu.Unlock()
 
 	_ = c.nc.Close()
-	for _, pc := range pending {
-		pc.result <- callResult{err: c.err}
-	}
-	switch {
+	switch { // before the Calls return, so the line precedes whatever their callers log
 	case cause == nil:
 	case isViolation(cause):
-		c.logger.Warn("transport: closing connection: protocol violation by the server", "reason", cause)
+		c.logger.Warn("transport: closing connection: protocol violation by the server", "reason", cause, "pending_calls", len(pending))
 	default:
 		c.logger.Debug("transport: connection closed", "reason", cause, "pending_calls", len(pending))
+	}
+	for _, pc := range pending {
+		pc.result <- callResult{err: c.err}
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -140,19 +141,75 @@ func rawConn(t testing.TB, addr string) net.Conn {
 // readRawFrame reads one frame from a raw connection.
 func readRawFrame(t testing.TB, nc net.Conn) (protocol.FrameHeader, []byte) {
 	t.Helper()
+	h, body, err := readRawFrameErr(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, body
+}
+
+// readRawFrameErr reads one frame from a raw connection (for goroutines other than the test's).
+func readRawFrameErr(nc net.Conn) (protocol.FrameHeader, []byte, error) {
 	var header [protocol.FrameHeaderBytes]byte
 	if _, err := io.ReadFull(nc, header[:]); err != nil {
-		t.Fatalf("read frame header: %v", err)
+		return protocol.FrameHeader{}, nil, fmt.Errorf("read frame header: %w", err)
 	}
 	h, err := protocol.ReadFrameHeader(header[:])
 	if err != nil {
-		t.Fatalf("frame header: %v", err)
+		return h, nil, fmt.Errorf("frame header: %w", err)
 	}
 	body := make([]byte, h.BodyLength)
 	if _, err := io.ReadFull(nc, body); err != nil {
-		t.Fatalf("read frame body: %v", err)
+		return h, nil, fmt.Errorf("read frame body: %w", err)
 	}
-	return h, body
+	return h, body, nil
+}
+
+// fakeServer listens on 127.0.0.1:0 and runs script on the first connection it accepts, on its
+// own goroutine, then closes the connection. wait reports script's error and waits for it to end.
+func fakeServer(t *testing.T, script func(nc net.Conn) error) (addr string, wait func()) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	done := make(chan error, 1)
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer nc.Close()
+		_ = nc.SetDeadline(time.Now().Add(testDeadline))
+		done <- script(nc)
+	}()
+	return ln.Addr().String(), func() {
+		t.Helper()
+		if err := recv(t, done, "the fake server's script"); err != nil {
+			t.Errorf("fake server: %v", err)
+		}
+	}
+}
+
+// acceptHandshake reads a client's handshake on nc and answers it with answer (a
+// HandshakeResponse, or an ErrorBody sent as an error frame).
+func acceptHandshake(nc net.Conn, answer any) error {
+	h, _, err := readRawFrameErr(nc)
+	if err != nil {
+		return err
+	}
+	flags := protocol.FlagResponse
+	if _, isError := answer.(protocol.ErrorBody); isError {
+		flags |= protocol.FlagError
+	}
+	body, err := protocol.Marshal(answer)
+	if err != nil {
+		return err
+	}
+	_, err = nc.Write(protocol.AppendFrame(nil, protocol.FrameHeader{Type: h.Type, Flags: flags, RequestID: h.RequestID}, body))
+	return err
 }
 
 // rawHandshake opens a raw connection and completes a valid handshake on it.

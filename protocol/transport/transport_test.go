@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -284,29 +285,20 @@ func TestShutdownDeadlineCancelsHandlers(t *testing.T) {
 
 func TestServerGoneFailsPendingCalls(t *testing.T) {
 	// A fake server that completes the handshake, reads one request and hangs up.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
 	requestRead := make(chan struct{})
 	hangUp := make(chan struct{})
-	serverDone := make(chan struct{})
-	go func() {
-		defer close(serverDone)
-		nc, err := ln.Accept()
-		if err != nil {
-			return
+	addr, wait := fakeServer(t, func(nc net.Conn) error {
+		if err := acceptHandshake(nc, protocol.HandshakeResponse{Version: protocol.VersionMax, NodeID: "fake"}); err != nil {
+			return err
 		}
-		defer nc.Close()
-		h, _ := readRawFrame(t, nc)
-		_, _ = nc.Write(frame(t, protocol.FrameHeader{Type: h.Type, Flags: protocol.FlagResponse, RequestID: h.RequestID},
-			protocol.HandshakeResponse{Version: protocol.VersionMax, NodeID: "fake"}))
-		readRawFrame(t, nc)
+		if _, _, err := readRawFrameErr(nc); err != nil {
+			return err
+		}
 		close(requestRead)
 		<-hangUp
-	}()
-	c := dial(t, ln.Addr().String())
+		return nil
+	})
+	c := dial(t, addr)
 	callDone := make(chan error, 1)
 	go func() {
 		callDone <- c.Call(context.Background(), protocol.TypeMetadata, protocol.MetadataRequest{}, nil)
@@ -323,7 +315,7 @@ func TestServerGoneFailsPendingCalls(t *testing.T) {
 	if !errors.Is(c.Err(), ErrConnClosed) {
 		t.Fatalf("Err after the server hung up: %v, want ErrConnClosed", c.Err())
 	}
-	recv(t, serverDone, "the fake server to stop")
+	wait()
 }
 
 func TestCloseFailsPendingCalls(t *testing.T) {
@@ -378,28 +370,14 @@ func TestVersionMismatchRefused(t *testing.T) {
 
 func TestDialSeesRefusedVersion(t *testing.T) {
 	// A fake server from the future refuses this client.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	serverDone := make(chan struct{})
-	go func() {
-		defer close(serverDone)
-		nc, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		h, _ := readRawFrame(t, nc)
-		_, _ = nc.Write(frame(t, protocol.FrameHeader{Type: h.Type, Flags: protocol.FlagResponse | protocol.FlagError, RequestID: h.RequestID},
-			protocol.ErrorBody{Code: protocol.CodeUnsupportedVersion, Message: "client speaks 1..1, this server speaks 5..6"}))
-	}()
-	_, err = Dial(context.Background(), ln.Addr().String(), DialOptions{})
+	addr, wait := fakeServer(t, func(nc net.Conn) error {
+		return acceptHandshake(nc, protocol.ErrorBody{Code: protocol.CodeUnsupportedVersion, Message: "client speaks 1..1, this server speaks 5..6"})
+	})
+	_, err := Dial(context.Background(), addr, DialOptions{})
 	if !errors.Is(err, protocol.ErrUnsupportedVersion) || !strings.Contains(err.Error(), "5..6") {
 		t.Fatalf("Dial to a server that refuses the version: got %v, want protocol.ErrUnsupportedVersion with its message", err)
 	}
-	recv(t, serverDone, "the fake server to stop")
+	wait()
 }
 
 func TestDialRefusedSaysWhatToDo(t *testing.T) {
@@ -596,13 +574,46 @@ func TestDialTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	_, err = Dial(context.Background(), ln.Addr().String(), DialOptions{Timeout: 20 * time.Millisecond})
-	if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "handshake") {
-		t.Errorf("Dial's own timeout: got %v, want os.ErrDeadlineExceeded during the handshake, not context.DeadlineExceeded", err)
+	_, err = Dial(context.Background(), ln.Addr().String(), DialOptions{Timeout: 100 * time.Millisecond})
+	if !errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "dial timeout of 100ms") {
+		t.Errorf("Dial's own timeout: got %v, want os.ErrDeadlineExceeded naming the timeout, not context.DeadlineExceeded", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err = Dial(ctx, ln.Addr().String(), DialOptions{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Dial with a cancelled context: got %v, want context.Canceled", err)
 	}
+}
+
+// TestConnClosesOnBadBytesFromServer: a server that answers with garbage breaks only that Conn:
+// its pending call fails with ErrConnClosed naming the violation, and a log line says why.
+func TestConnClosesOnBadBytesFromServer(t *testing.T) {
+	addr, wait := fakeServer(t, func(nc net.Conn) error {
+		if err := acceptHandshake(nc, protocol.HandshakeResponse{Version: protocol.VersionMax, NodeID: "liar"}); err != nil {
+			return err
+		}
+		if _, _, err := readRawFrameErr(nc); err != nil {
+			return err
+		}
+		if _, err := nc.Write([]byte("HTTP/1.1 400 Bad Request\r\n\r\n")); err != nil {
+			return err
+		}
+		_, err := io.Copy(io.Discard, nc) // until the client hangs up
+		return err
+	})
+	logs := &logBuffer{}
+	c, err := Dial(context.Background(), addr, DialOptions{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	err = c.Call(context.Background(), protocol.TypeMetadata, protocol.MetadataRequest{}, nil)
+	if !errors.Is(err, ErrConnClosed) || !errors.Is(err, protocol.ErrBadFrame) {
+		t.Fatalf("call answered with garbage: got %v, want ErrConnClosed wrapping protocol.ErrBadFrame", err)
+	}
+	if got := logs.lines("protocol violation", "node_id=liar"); len(got) != 1 {
+		t.Fatalf("log lines about the violation: got %q, want 1", got)
+	}
+	_ = c.Close()
+	wait()
 }
