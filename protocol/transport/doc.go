@@ -40,8 +40,11 @@
 //
 // # Shutdown
 //
-// Server.Shutdown stops accepting, stops reading requests, lets the requests in flight finish
-// and their responses be written, and then closes every connection; when its context ends first,
-// it cancels the handlers' contexts and closes the connections at once. Conn.Close fails the
-// pending Calls and stops the connection's goroutines. Neither leaves a goroutine behind.
+// Server.Shutdown stops accepting, answers requests that arrive from then on with
+// protocol.ErrShuttingDown (retriable: the client tries another node), lets the requests in
+// flight finish and their responses be written, and then closes every connection; when its
+// context ends first, it cancels the handlers' contexts and closes the connections at once. While
+// it drains, a connection is still read, so a client that leaves cancels its handlers as usual.
+// Conn.Close fails the pending Calls and stops the connection's goroutines. Neither leaves a
+// goroutine behind.
 package transport

@@ -142,11 +142,12 @@ func Listen(cfg ServerConfig) (*Server, error) {
 // Addr returns the bound address (with the port chosen when cfg.Addr asked for port 0).
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
-// Shutdown stops accepting connections and reading requests, lets the requests in flight finish
-// and their responses be written, then closes every connection. When ctx ends first, it cancels
-// the handlers' contexts, closes every connection at once, waits for the handlers to return and
-// returns an error wrapping ctx.Err(). It returns only when no goroutine of the server is left.
-// Calling it again waits again; it is safe from many goroutines.
+// Shutdown stops accepting connections, answers requests that arrive from then on with
+// protocol.ErrShuttingDown, lets the requests in flight finish and their responses be written,
+// then closes every connection. When ctx ends first, it cancels the handlers' contexts, closes
+// every connection at once, waits for the handlers to return and returns an error wrapping
+// ctx.Err(). It returns only when no goroutine of the server is left. Calling it again waits
+// again; it is safe from many goroutines.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
 	first := !s.shuttingDown
