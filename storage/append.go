@@ -135,17 +135,12 @@ func (l *Log) writeLocked(b []byte, h batch.Header) (Appended, error) {
 	if err := l.maybeRollLocked(len(b)); err != nil {
 		return Appended{}, err
 	}
-	if h.LeaderEpoch > l.lastEpochLocked() {
-		// The epoch history is durable before the first batch of the epoch is written.
-		m := l.meta
-		m.Epochs = append(append([]EpochStart(nil), m.Epochs...), EpochStart{Epoch: h.LeaderEpoch, StartOffset: h.BaseOffset})
-		if err := l.saveMetaLocked(m); err != nil {
-			return Appended{}, err
-		}
-	}
 	seg := l.active()
 	pos := seg.size
 	if n, err := seg.file.Write(b); err != nil || n != len(b) {
+		if err == nil {
+			err = fmt.Errorf("short write of %d of %d bytes", n, len(b))
+		}
 		// A partial batch may sit at the tail: take it back, or stop writing altogether.
 		if terr := seg.file.Truncate(pos); terr != nil {
 			return Appended{}, l.failLocked(fmt.Errorf("write %s: %v; undo: %w", seg.path, err, terr))
@@ -156,13 +151,23 @@ func (l *Log) writeLocked(b []byte, h batch.Header) (Appended, error) {
 		seg.createdAt = l.cfg.Now()
 	}
 	seg.add(h, pos, l.cfg.IndexIntervalBytes)
+	if h.LeaderEpoch > l.lastEpochLocked() {
+		// Recorded once the batch is written, so a failed write leaves no phantom epoch; a
+		// crash before the meta write is covered by recovery, which rescans the active
+		// segment's epochs (and every roll rewrites the meta file after syncing).
+		m := l.meta
+		m.Epochs = append(append([]EpochStart(nil), m.Epochs...), EpochStart{Epoch: h.LeaderEpoch, StartOffset: h.BaseOffset})
+		if err := l.saveMetaLocked(m); err != nil {
+			return Appended{}, err
+		}
+	}
 	if h.IsControl() {
 		l.applyTombstones(b, h)
 	} else {
 		l.lastID = h.LastID
 	}
 	l.kickSyncer()
-	return Appended{BaseOffset: h.BaseOffset, NextOffset: h.NextOffset(), FirstID: h.FirstID, LastID: h.LastID}, nil
+	return Appended{BaseOffset: h.BaseOffset, NextOffset: h.NextOffset(), FirstID: h.FirstID, LastID: h.LastID, truncations: l.truncations}, nil
 }
 
 // maybeRollLocked seals the active segment when the incoming bytes would take it past

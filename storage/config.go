@@ -81,7 +81,8 @@ type Config struct {
 	// Now is the clock, for segment age; nil means time.Now.
 	Now func() time.Time
 	// OnDurable, if set, is called each time the synced end advances (with the new end), in
-	// order, from the syncer goroutine or from Trim/EnforceRetention, with the log's lock held:
+	// order, from whichever goroutine fsynced (the syncer, Sync, Trim, EnforceRetention, Close),
+	// with the log's lock held:
 	// it must not block and must not call back into the Log (send a message instead).
 	OnDurable func(syncedEnd uint64)
 	// OnFsync, if set, is told how long each fsync of a segment file took (for a latency
@@ -106,17 +107,23 @@ func (c Config) withDefaults() Config {
 	if c.FsyncInterval == 0 {
 		c.FsyncInterval = DefaultFsyncInterval
 	}
-	c.SegmentBytes = orDefault(c.SegmentBytes, DefaultSegmentBytes)
-	c.IndexIntervalBytes = orDefault(c.IndexIntervalBytes, DefaultIndexIntervalBytes)
-	c.MaxRecordBytes = orDefault(c.MaxRecordBytes, DefaultMaxRecordBytes)
-	c.MaxBatchBytes = orDefault(c.MaxBatchBytes, DefaultMaxBatchBytes)
-	c.MaxKeyBytes = orDefault(c.MaxKeyBytes, DefaultMaxKeyBytes)
+	c = c.withLimitDefaults()
 	if c.Now == nil {
 		c.Now = time.Now
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	return c
+}
+
+// withLimitDefaults fills the sizes and limits left at zero.
+func (c Config) withLimitDefaults() Config {
+	c.SegmentBytes = orDefault(c.SegmentBytes, DefaultSegmentBytes)
+	c.IndexIntervalBytes = orDefault(c.IndexIntervalBytes, DefaultIndexIntervalBytes)
+	c.MaxRecordBytes = orDefault(c.MaxRecordBytes, DefaultMaxRecordBytes)
+	c.MaxBatchBytes = orDefault(c.MaxBatchBytes, DefaultMaxBatchBytes)
+	c.MaxKeyBytes = orDefault(c.MaxKeyBytes, DefaultMaxKeyBytes)
 	return c
 }
 
@@ -149,8 +156,8 @@ func (c Config) Validate() error {
 	if c.MaxRecordBytes < 0 || c.MaxBatchBytes < 0 || c.MaxKeyBytes < 0 {
 		bad("storage: negative limit (max record %d, batch %d, key %d bytes)", c.MaxRecordBytes, c.MaxBatchBytes, c.MaxKeyBytes)
 	}
-	if c.MaxBatchBytes > 0 && c.SegmentBytes > 0 && int64(c.MaxBatchBytes) > c.SegmentBytes {
-		bad("storage: MaxBatchBytes %d above SegmentBytes %d: a batch must fit a segment", c.MaxBatchBytes, c.SegmentBytes)
+	if d := c.withLimitDefaults(); int64(d.MaxBatchBytes) > d.SegmentBytes {
+		bad("storage: MaxBatchBytes %d above SegmentBytes %d: a batch must fit a segment", d.MaxBatchBytes, d.SegmentBytes)
 	}
 	return errors.Join(errs...)
 }

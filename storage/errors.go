@@ -22,6 +22,8 @@ var (
 	ErrOffsetMismatch = errors.New("storage: batch does not start at the log end")
 	// ErrNotBatchBoundary means a truncation point inside a batch.
 	ErrNotBatchBoundary = errors.New("storage: offset is not a batch boundary")
+	// ErrTruncated means the batch a WaitDurable caller waited for was removed by Truncate.
+	ErrTruncated = errors.New("storage: batch truncated away")
 	// ErrClosed means the log was closed.
 	ErrClosed = errors.New("storage: log closed")
 	// ErrLocked means the partition directory is already open (in this process or another).

@@ -38,6 +38,10 @@ type Log struct {
 	syncedEnd uint64
 	// durableChanged is closed and replaced each time syncedEnd advances (a broadcast).
 	durableChanged chan struct{}
+	// truncations counts Truncate calls, and truncatedTo is the lowest end any of them cut to,
+	// so WaitDurable can tell a waiter that its batch was cut away.
+	truncations uint64
+	truncatedTo uint64
 	// failure is set by a failed write or fsync; the log then refuses writes (ErrFailed).
 	failure error
 	closed  bool
@@ -82,6 +86,8 @@ type Appended struct {
 	NextOffset uint64
 	FirstID    batch.ID
 	LastID     batch.ID
+	// truncations is the log's truncation count at the append (see WaitAppended).
+	truncations uint64
 }
 
 // LogStart returns the first offset the log holds.

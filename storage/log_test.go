@@ -586,3 +586,20 @@ func TestOnFsyncReportsEachSync(t *testing.T) {
 		t.Fatal("OnFsync was not called for a durable append")
 	}
 }
+
+func TestWaitDurableFailsForATruncatedBatch(t *testing.T) {
+	cfg := testConfig(t, vfs.NewCrashFS(), "/p", FsyncAlways)
+	l, _ := openLog(t, cfg)
+	appendDurably(t, l, autoBatch(t, 0, 2, 0), 1, 1)
+	a, err := l.Append(autoBatch(t, 2, 2, 0), 1, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Truncate(2); err != nil {
+		t.Fatal(err)
+	}
+	appendDurably(t, l, autoBatch(t, 2, 2, 0), 2, 3) // other data at the same offsets
+	if err := l.WaitAppended(context.Background(), a); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("WaitDurable for a truncated batch: %v, want ErrTruncated", err)
+	}
+}

@@ -232,7 +232,8 @@ func (l *Log) moveLogStartLocked(newStart uint64) error {
 	removed := l.segments[:drop]
 	l.segments = slices.Clone(l.segments[drop:])
 	if err := l.removeSegmentFiles(removed); err != nil {
-		return err
+		// The meta file already moved the log start past them: the next Open removes them.
+		l.log.Warn("storage: could not remove old segments", "dir", l.cfg.Dir, "err", err)
 	}
 	var err error
 	l.dataBelowStart, err = l.countDataBelow(l.segments[0], newStart)
@@ -252,11 +253,7 @@ func (l *Log) removeSegmentFiles(removed []*segment) error {
 		}
 	}
 	errs = append(errs, l.fs.SyncDir(l.cfg.Dir))
-	if err := errors.Join(errs...); err != nil {
-		// The meta file already moved the log start: the next Open removes what is left.
-		l.log.Warn("storage: could not remove old segments", "dir", l.cfg.Dir, "err", err)
-	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // countDataBelow counts the data records of seg with offsets below offset.
@@ -377,6 +374,11 @@ func (l *Log) Truncate(end uint64) error {
 	}
 	l.lastID = l.lastIDLocked()
 	l.tombstones = l.tombstones.onlyBefore(end)
+	if l.truncations == 0 || end < l.truncatedTo {
+		l.truncatedTo = end
+	}
+	l.truncations++
+	l.wakeWaitersLocked()
 	l.syncedEnd = min(l.syncedEnd, end)
 	m := l.meta
 	m.Epochs = truncateEpochs(slices.Clone(m.Epochs), end)

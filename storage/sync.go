@@ -99,10 +99,28 @@ func (l *Log) syncedToLocked(end uint64) {
 // WaitDurable blocks until DurableEnd reaches offset (an Appended.NextOffset), the log fails or
 // closes, or ctx is done.
 func (l *Log) WaitDurable(ctx context.Context, offset uint64) error {
+	l.mu.RLock()
+	truncations := l.truncations
+	l.mu.RUnlock()
+	return l.waitDurable(ctx, offset, truncations)
+}
+
+// WaitAppended waits until the batch a describes is durable, like WaitDurable, and fails with
+// ErrTruncated if a Truncate since the append cut it away (even before the wait began).
+func (l *Log) WaitAppended(ctx context.Context, a Appended) error {
+	return l.waitDurable(ctx, a.NextOffset, a.truncations)
+}
+
+func (l *Log) waitDurable(ctx context.Context, offset, truncations uint64) error {
 	for {
 		l.mu.RLock()
 		done, changed := l.durableEndLocked() >= offset, l.durableChanged
 		err := l.writableLocked()
+		if l.truncations != truncations && l.truncatedTo < offset {
+			// Other batches may fill these offsets now: their durability says nothing of ours.
+			err = fmt.Errorf("%w: waiting for offset %d, the log was cut to %d", ErrTruncated, offset, l.truncatedTo)
+			done = false
+		}
 		l.mu.RUnlock()
 		if done {
 			return nil
