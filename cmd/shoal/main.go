@@ -30,6 +30,7 @@ type command struct {
 
 // commands is the subcommand table, in the order `shoal help` lists it.
 var commands = []command{
+	{name: "serve", summary: "run a node: the broker for clients, HTTP metrics and status", run: runServe},
 	{name: "demo", summary: "write records to a local partition log and read them back", run: runDemo},
 }
 
