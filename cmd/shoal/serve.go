@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/shoalmq/shoal/actors"
 	"github.com/shoalmq/shoal/actors/partition"
+	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/transport"
 )
 
@@ -47,24 +49,34 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, start
 	}
 	defer unlock.Close()
 	fsync := newFsyncHistogram()
-	broker, err := actors.Start(actorsConfig(cfg, nodeID, log, func(d time.Duration) { fsync.Observe(d.Seconds()) }))
-	if err != nil {
-		return fmt.Errorf("start broker: %w", err)
-	}
+	// The listener comes first so that metadata names the address it bound (a :0 port is
+	// chosen now); requests that arrive before the broker is up are told to retry.
+	var broker atomic.Pointer[actors.Broker]
 	server, err := transport.Listen(transport.ServerConfig{
 		Addr: cfg.BrokerAddr, NodeID: nodeID, Logger: log,
 		Handler: transport.HandlerFunc(func(ctx context.Context, req transport.Request) (any, error) {
-			return broker.Handle(ctx, req.Type, req.Body)
+			b := broker.Load()
+			if b == nil {
+				return nil, protocol.Errorf(protocol.ErrBusy, "node %s is starting", nodeID)
+			}
+			return b.Handle(ctx, req.Type, req.Body)
 		}),
 	})
 	if err != nil {
-		stopBroker(broker, cfg.ShutdownTimeout, log)
-		return fmt.Errorf("%w (is another node using it? pick another --broker-addr)", err)
+		return err
 	}
-	web, err := startHTTP(cfg.HTTPAddr, nodeID, brokerView{broker}, fsync, log)
+	acfg := actorsConfig(cfg, nodeID, log, func(d time.Duration) { fsync.Observe(d.Seconds()) })
+	acfg.BrokerAddr = server.Addr()
+	b, err := actors.Start(acfg)
 	if err != nil {
 		shutdownServer(server, cfg.ShutdownTimeout, log)
-		stopBroker(broker, cfg.ShutdownTimeout, log)
+		return fmt.Errorf("start broker: %w", err)
+	}
+	broker.Store(b)
+	web, err := startHTTP(cfg.HTTPAddr, nodeID, brokerView{b}, fsync, log)
+	if err != nil {
+		shutdownServer(server, cfg.ShutdownTimeout, log)
+		stopBroker(b, cfg.ShutdownTimeout, log)
 		return err
 	}
 	node := servingNode{NodeID: nodeID, BrokerAddr: server.Addr(), HTTPAddr: web.Addr()}
@@ -77,7 +89,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, start
 	<-ctx.Done()
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout)
 	shutdownServer(server, cfg.ShutdownTimeout, log)
-	err = stopBroker(broker, cfg.ShutdownTimeout, log)
+	err = stopBroker(b, cfg.ShutdownTimeout, log)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	_ = web.Shutdown(shutdownCtx)
