@@ -9,6 +9,8 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/vmihailenco/msgpack/v5"
 )
 
 func FuzzSplitFrames(f *testing.F) {
@@ -85,6 +87,28 @@ func FuzzUnmarshal(f *testing.F) {
 		v := reflect.New(reflect.TypeOf(msg).Elem()).Interface()
 		if err := Unmarshal(body, v); err != nil && !errors.Is(err, ErrMalformed) {
 			t.Fatalf("Unmarshal error %v does not wrap ErrMalformed", err)
+		}
+	})
+}
+
+// FuzzCheckShape compares the in-place shape walk with msgpack's own decoder: whatever the walk
+// accepts, the decoder skips whole, to the last byte.
+func FuzzCheckShape(f *testing.F) {
+	for _, msg := range sampleMessages() {
+		body, _ := Marshal(msg)
+		f.Add(body)
+	}
+	f.Add([]byte{0xd8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		if checkShape(body) != nil {
+			return
+		}
+		dec := msgpack.NewDecoder(bytes.NewReader(body))
+		if err := dec.Skip(); err != nil {
+			t.Fatalf("checkShape accepted % x but msgpack cannot skip it: %v", body, err)
+		}
+		if _, err := dec.PeekCode(); err == nil {
+			t.Fatalf("checkShape accepted % x with bytes after the value", body)
 		}
 	})
 }

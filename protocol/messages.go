@@ -7,7 +7,6 @@ import (
 
 	"github.com/shoalmq/shoal/protocol/batch"
 	"github.com/vmihailenco/msgpack/v5"
-	"github.com/vmihailenco/msgpack/v5/msgpcode"
 )
 
 // Field names on the wire are the msgpack tags; adding a field is compatible, renaming one is not.
@@ -275,52 +274,122 @@ const (
 )
 
 // checkShape walks a msgpack body before it is decoded, and refuses arrays or maps longer than
-// MaxElements or than the bytes left (every element takes at least one), and nesting deeper than
-// maxDepth.
+// MaxElements or than the bytes left (every element takes at least one), nesting deeper than
+// maxDepth, lengths past the end, and bytes after the message. It reads the bytes in place:
+// nothing is copied or allocated.
 //
 // NB(shoal): msgpack v5.4.1 means to cap the slices it allocates for a claimed array length, but
 // its check is inverted (decode_slice.go: `flags&disableAllocLimitFlag != 1` is always true), so
 // a 6-byte body claiming a 774M-element array allocates tens of GB. FuzzUnmarshal found it.
 func checkShape(body []byte) error {
-	dec := msgpack.NewDecoder(bytes.NewReader(body))
-	if err := walkShape(dec, len(body), 0); err != nil {
+	rest, err := skipValue(body, 0)
+	if err != nil {
 		return err
 	}
-	if _, err := dec.PeekCode(); err == nil {
+	if len(rest) != 0 {
 		return errors.New("bytes after the message")
 	}
 	return nil
 }
 
-func walkShape(dec *msgpack.Decoder, size, depth int) error {
+var errTruncated = errors.New("message ends inside a value")
+
+// skipValue returns the bytes after the msgpack value at the start of b.
+func skipValue(b []byte, depth int) ([]byte, error) {
+	if len(b) == 0 {
+		return nil, errTruncated
+	}
 	if depth > maxDepth {
-		return fmt.Errorf("nested deeper than %d", maxDepth)
+		return nil, fmt.Errorf("nested deeper than %d", maxDepth)
 	}
-	code, err := dec.PeekCode()
-	if err != nil {
-		return err
-	}
-	var n, perElement int
+	code, b := b[0], b[1:]
 	switch {
-	case msgpcode.IsFixedArray(code) || code == msgpcode.Array16 || code == msgpcode.Array32:
-		n, err = dec.DecodeArrayLen()
-		perElement = 1
-	case msgpcode.IsFixedMap(code) || code == msgpcode.Map16 || code == msgpcode.Map32:
-		n, err = dec.DecodeMapLen()
-		perElement = 2
-	default:
-		return dec.Skip()
+	case code <= 0x7f || code >= 0xe0 || code == 0xc0 || code == 0xc2 || code == 0xc3:
+		return b, nil // fixint, nil, bool
+	case code&0xf0 == 0x80:
+		return skipElements(b, int(code&0x0f)*2, depth)
+	case code&0xf0 == 0x90:
+		return skipElements(b, int(code&0x0f), depth)
+	case code&0xe0 == 0xa0:
+		return skipBytes(b, int(code&0x1f))
 	}
-	if err != nil {
-		return err
+	return skipSized(code, b, depth)
+}
+
+// skipSized handles the codes followed by a length or a fixed-size payload.
+func skipSized(code byte, b []byte, depth int) ([]byte, error) {
+	switch code {
+	case 0xca, 0xce, 0xd2: // float32, uint32, int32
+		return skipBytes(b, 4)
+	case 0xcb, 0xcf, 0xd3: // float64, uint64, int64
+		return skipBytes(b, 8)
+	case 0xcc, 0xd0: // uint8, int8
+		return skipBytes(b, 1)
+	case 0xcd, 0xd1: // uint16, int16
+		return skipBytes(b, 2)
+	case 0xd4, 0xd5, 0xd6, 0xd7, 0xd8: // fixext 1, 2, 4, 8, 16 (type byte + data)
+		return skipBytes(b, 1+1<<(code-0xd4))
+	case 0xc4, 0xd9, 0xc7: // bin8, str8, ext8
+		return skipLengthPrefixed(b, 1, code == 0xc7)
+	case 0xc5, 0xda, 0xc8: // bin16, str16, ext16
+		return skipLengthPrefixed(b, 2, code == 0xc8)
+	case 0xc6, 0xdb, 0xc9: // bin32, str32, ext32
+		return skipLengthPrefixed(b, 4, code == 0xc9)
+	case 0xdc, 0xdd, 0xde, 0xdf: // array16, array32, map16, map32
+		width := 2 << ((code - 0xdc) % 2)
+		n, rest, err := readLength(b, width)
+		if err != nil {
+			return nil, err
+		}
+		if code >= 0xde {
+			n *= 2
+		}
+		return skipElements(rest, n, depth)
 	}
-	if n > MaxElements || n*perElement > size {
-		return fmt.Errorf("collection of %d elements in a %d-byte body (limit %d)", n, size, MaxElements)
+	return nil, fmt.Errorf("invalid msgpack code %#x", code)
+}
+
+func skipElements(b []byte, n, depth int) ([]byte, error) {
+	if n > 2*MaxElements || n > len(b) {
+		return nil, fmt.Errorf("collection of %d values with %d bytes left (limit %d elements)", n, len(b), MaxElements)
 	}
-	for range n * perElement {
-		if err := walkShape(dec, size, depth+1); err != nil {
-			return err
+	var err error
+	for range n {
+		if b, err = skipValue(b, depth+1); err != nil {
+			return nil, err
 		}
 	}
-	return nil
+	return b, nil
+}
+
+func skipLengthPrefixed(b []byte, width int, ext bool) ([]byte, error) {
+	n, rest, err := readLength(b, width)
+	if err != nil {
+		return nil, err
+	}
+	if ext {
+		n++ // the extension's type byte
+	}
+	return skipBytes(rest, n)
+}
+
+func readLength(b []byte, width int) (int, []byte, error) {
+	if len(b) < width {
+		return 0, nil, errTruncated
+	}
+	var n uint64
+	for _, c := range b[:width] {
+		n = n<<8 | uint64(c)
+	}
+	if n > uint64(MaxFrameBytes) {
+		return 0, nil, fmt.Errorf("length %d above the frame limit", n)
+	}
+	return int(n), b[width:], nil
+}
+
+func skipBytes(b []byte, n int) ([]byte, error) {
+	if n > len(b) {
+		return nil, errTruncated
+	}
+	return b[n:], nil
 }
