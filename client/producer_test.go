@@ -370,25 +370,30 @@ func TestLostAnswerIsNotAppendedTwice(t *testing.T) {
 func TestOutOfOrderArrivalIsRetriedInOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newProducerEnv(t, 1, ProducerConfig{Linger: -1, BatchBytes: 1})
+		// The first batch makes the producer known to the broker (it goes alone, see
+		// TestFirstBatchOfAPartitionGoesAlone); the next two are pipelined.
+		if _, err := env.p.SendSync(context.Background(), rec("", "warm-up")); err != nil {
+			t.Fatal(err)
+		}
 		firstServed := make(chan struct{})
 		secondRefused := make(chan struct{})
 		env.f.onProduce(func(ctx context.Context, node string, req *protocol.ProduceRequest) error {
 			h, _ := batch.ReadHeader(req.Batches[0].Batch)
 			switch {
-			case h.BaseSequence == 0 && !isClosed(firstServed):
+			case h.BaseSequence == 1 && !isClosed(firstServed):
 				<-secondRefused // hold the first until the second has been refused
 				close(firstServed)
-			case h.BaseSequence == 1 && !isClosed(secondRefused):
-				defer close(secondRefused) // served (and refused: sequence 0 is missing) before this closes
+			case h.BaseSequence == 2 && !isClosed(secondRefused):
+				defer close(secondRefused) // served (and refused: sequence 1 is missing) before this closes
 			}
 			return nil
 		})
 		results := waitAll(t, []*Future{env.p.Send(context.Background(), rec("", "first")), env.p.Send(context.Background(), rec("", "second"))})
-		if results[0].Offset != 0 || results[1].Offset != 1 {
-			t.Errorf("offsets %d, %d: want 0, 1", results[0].Offset, results[1].Offset)
+		if results[0].Offset != 1 || results[1].Offset != 2 {
+			t.Errorf("offsets %d, %d: want 1, 2", results[0].Offset, results[1].Offset)
 		}
-		if got := env.f.records("t", 0); !slices.Equal(got, []string{"=first", "=second"}) {
-			t.Errorf("log %q, want [=first =second]", got)
+		if got := env.f.records("t", 0); !slices.Equal(got, []string{"=warm-up", "=first", "=second"}) {
+			t.Errorf("log %q, want [=warm-up =first =second]", got)
 		}
 	})
 }
@@ -407,6 +412,9 @@ func isClosed(c chan struct{}) bool {
 func TestMaxInFlightBoundsRequestsAndBlocksSend(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newProducerEnv(t, 1, ProducerConfig{Linger: -1, BatchBytes: 1, MaxInFlight: 3})
+		if _, err := env.p.SendSync(context.Background(), rec("", "warm-up")); err != nil {
+			t.Fatal(err)
+		}
 		release := make(chan struct{})
 		inFlight, peak := 0, 0
 		env.f.onProduce(func(ctx context.Context, node string, req *protocol.ProduceRequest) error {
@@ -445,12 +453,52 @@ func TestMaxInFlightBoundsRequestsAndBlocksSend(t *testing.T) {
 		close(release)
 		futures = append(futures, <-sendReturned)
 		waitAll(t, futures)
-		if got := env.f.records("t", 0); !slices.Equal(got, []string{"=0", "=1", "=2", "=3", "=4"}) {
-			t.Errorf("log %q, want =0..=4 in order", got)
+		if got := env.f.records("t", 0); !slices.Equal(got, []string{"=warm-up", "=0", "=1", "=2", "=3", "=4"}) {
+			t.Errorf("log %q, want =warm-up, =0..=4 in order", got)
 		}
 		if peak != 3 {
 			t.Errorf("peak of %d requests in flight, want 3", peak)
 		}
+	})
+}
+
+// The broker takes any sequence from a producer it does not know yet, so a partition's first
+// batch goes alone: a second one overtaking it would be appended first. Once the first is
+// acknowledged, batches are pipelined up to MaxInFlight.
+func TestFirstBatchOfAPartitionGoesAlone(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newProducerEnv(t, 1, ProducerConfig{Linger: -1, BatchBytes: 1, MaxInFlight: 4})
+		releaseFirst, releaseRest := make(chan struct{}), make(chan struct{})
+		held := 0
+		env.f.onProduce(func(ctx context.Context, node string, req *protocol.ProduceRequest) error {
+			gate := releaseRest
+			if slices.Contains(batchValues(req), "0") {
+				gate = releaseFirst
+			}
+			env.f.mu.Lock()
+			held++
+			env.f.mu.Unlock()
+			<-gate
+			env.f.mu.Lock()
+			held--
+			env.f.mu.Unlock()
+			return nil
+		})
+		var futures []*Future
+		for i := range 5 { // MaxInFlight sealed batches and an open one: no Send blocks
+			futures = append(futures, env.p.Send(context.Background(), rec("", fmt.Sprint(i))))
+		}
+		synctest.Wait()
+		if held != 1 {
+			t.Fatalf("%d requests in flight before the first answer, want 1", held)
+		}
+		close(releaseFirst)
+		synctest.Wait()
+		if held != 4 {
+			t.Errorf("%d requests in flight after the first answer, want MaxInFlight = 4", held)
+		}
+		close(releaseRest)
+		waitAll(t, futures)
 	})
 }
 
@@ -627,6 +675,9 @@ func TestFailedBatchDoesNotWedgeThePartition(t *testing.T) {
 func TestUncertainBatchFailsWhenThePartitionMustResequence(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newProducerEnv(t, 1, ProducerConfig{Linger: -1, BatchBytes: 1, MaxInFlight: 4})
+		if _, err := env.p.SendSync(context.Background(), rec("", "a")); err != nil {
+			t.Fatal(err)
+		}
 		bLost := make(chan struct{})
 		env.f.onProduce(func(ctx context.Context, node string, req *protocol.ProduceRequest) error {
 			switch {
@@ -650,8 +701,8 @@ func TestUncertainBatchFailsWhenThePartitionMustResequence(t *testing.T) {
 		if !errors.Is(err, errFakeConnLost) || !strings.Contains(err.Error(), "outcome is unknown") {
 			t.Fatalf("record sent behind the failed one, its connection lost: %v, want an unknown-outcome error wrapping the loss", err)
 		}
-		if res, err := env.p.SendSync(context.Background(), rec("", "c")); err != nil || res.Offset != 0 {
-			t.Fatalf("the next record: %+v, %v: want offset 0 (the partition carries on)", res, err)
+		if res, err := env.p.SendSync(context.Background(), rec("", "c")); err != nil || res.Offset != 1 {
+			t.Fatalf("the next record: %+v, %v: want offset 1 (the partition carries on)", res, err)
 		}
 	})
 }

@@ -45,6 +45,14 @@ type partitionWriter struct {
 	// flight have ended and the backoff has passed; then the oldest batch goes alone, and
 	// pipelining resumes when it succeeds.
 	recovering bool
+	// known is set once a batch under producerID was acknowledged: the broker then knows the
+	// producer on this partition and refuses a sequence ahead of the next one. Until then the
+	// partition sends one batch at a time.
+	//
+	// NB(client): the broker takes any sequence from a producer it does not know, so if two
+	// pipelined first batches arrived in the wrong order, the later one would be appended and
+	// the earlier refused for good (and the order lost).
+	known bool
 	// resequence is set when a batch failed for good: the broker would refuse every later
 	// sequence (a gap), so once the requests in flight have ended, the partition takes a fresh
 	// producer id and re-encodes its unsent batches from sequence 0 (resequenceLocked).
@@ -289,9 +297,13 @@ func (w *partitionWriter) launchLocked(backingOff bool) []*pendingBatch {
 		w.recovering = false // nothing left to recover
 		w.backoff.attempt = 0
 	}
+	maxInFlight := w.p.cfg.MaxInFlight
+	if !w.known && w.producerID != batch.NoProducer {
+		maxInFlight = 1
+	}
 	var launch []*pendingBatch
 	for i, b := range w.queue {
-		if w.inFlight == w.p.cfg.MaxInFlight {
+		if w.inFlight >= maxInFlight {
 			return launch
 		}
 		if !b.sending {
@@ -299,7 +311,7 @@ func (w *partitionWriter) launchLocked(backingOff bool) []*pendingBatch {
 			launch = append(launch, b)
 		}
 	}
-	if w.open != nil && w.open.ready && len(w.queue) < w.p.cfg.MaxInFlight && w.inFlight < w.p.cfg.MaxInFlight {
+	if w.open != nil && w.open.ready && len(w.queue) < w.p.cfg.MaxInFlight && w.inFlight < maxInFlight {
 		w.sealLocked()
 		i := len(w.queue) - 1
 		w.startLocked(w.queue[i], i)
@@ -368,6 +380,7 @@ func (w *partitionWriter) complete(c completion) (backOff bool) {
 	probe := b.probe
 	b.probe = false
 	if c.err == nil {
+		w.known = true
 		if probe {
 			w.recovering = false // the lone batch of a recovery went through: pipeline again
 			w.backoff.attempt = 0
@@ -416,6 +429,7 @@ func (w *partitionWriter) resequenceLocked() {
 	w.resequence = false
 	w.producerID = newProducerID()
 	w.nextSequence = 0
+	w.known = false
 	queue := slices.Clone(w.queue)
 	for _, b := range queue {
 		if b.uncertain {
