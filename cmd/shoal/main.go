@@ -32,6 +32,9 @@ type command struct {
 var commands = []command{
 	{name: "serve", summary: "run a node: the broker for clients, HTTP metrics and status", run: runServe},
 	{name: "demo", summary: "write records to a local partition log and read them back", run: runDemo},
+	{name: "produce", summary: "write one record per line of stdin to a topic", run: runProduce},
+	{name: "consume", summary: "print a topic's records (kcat-style --format, or --json)", run: runConsume},
+	{name: "topic", summary: "create, list, describe or delete topics", run: runTopic},
 }
 
 func main() {
