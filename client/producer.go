@@ -62,7 +62,8 @@ type ProducerConfig struct {
 	// replicate the batch (default 30s). A request that times out is retried.
 	RequestTimeout time.Duration
 	// DisableIdempotence sends batches without a producer id, so a retried batch that the
-	// broker had already appended is appended twice.
+	// broker had already appended is appended twice, and batches of one partition in flight
+	// together may be appended in either order (the broker has no sequence to keep them in).
 	DisableIdempotence bool
 }
 
