@@ -19,14 +19,18 @@ PKG ?= ./...
 FUZZ ?= .
 FUZZTIME ?= 30s
 
-.PHONY: help run test vet fmt-check bench fuzz lint tidy
+.PHONY: help run demo test vet fmt-check bench fuzz lint tidy
 
 help: ## List the targets
 	@echo "usage: make TARGET [VAR=value]"
 	@grep -E '^[a-z][a-z-]*:.*## ' $(firstword $(MAKEFILE_LIST)) \
 		| awk 'BEGIN { FS = ":.*## " } { printf "  %-10s %s\n", $$1, $$2 }'
 
-run: ## Start the demo: write records to a partition log in data/demo and read them back
+run: ## Start one node on 127.0.0.1:7070 (HTTP on :7071) with its data in data/dev; Ctrl-C stops it
+	go build -o bin/shoal ./cmd/shoal
+	bin/shoal serve --data-dir data/dev --node-id dev
+
+demo: ## The storage demo: write records to a partition log in data/demo and read them back
 	go run ./cmd/shoal demo --data-dir data/demo
 
 test: vet fmt-check ## go vet, gofmt check, then all tests with -race (replays fuzz corpora)
