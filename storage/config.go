@@ -66,7 +66,8 @@ type Config struct {
 	// Fsync is the durability policy; FsyncInterval uses FsyncInterval as its period.
 	Fsync         Policy
 	FsyncInterval time.Duration
-	// SegmentBytes rolls the active segment when an append would take it past this size.
+	// SegmentBytes rolls the active segment when an append would take it past this size (a
+	// batch larger than that gets a segment of its own).
 	SegmentBytes int64
 	// SegmentAge rolls the active segment when its first batch is older than this (0: never).
 	SegmentAge time.Duration
@@ -155,9 +156,6 @@ func (c Config) Validate() error {
 	}
 	if c.MaxRecordBytes < 0 || c.MaxBatchBytes < 0 || c.MaxKeyBytes < 0 {
 		bad("storage: negative limit (max record %d, batch %d, key %d bytes)", c.MaxRecordBytes, c.MaxBatchBytes, c.MaxKeyBytes)
-	}
-	if d := c.withLimitDefaults(); int64(d.MaxBatchBytes) > d.SegmentBytes {
-		bad("storage: MaxBatchBytes %d above SegmentBytes %d: a batch must fit a segment", d.MaxBatchBytes, d.SegmentBytes)
 	}
 	return errors.Join(errs...)
 }
