@@ -603,3 +603,18 @@ func TestWaitDurableFailsForATruncatedBatch(t *testing.T) {
 		t.Fatalf("WaitDurable for a truncated batch: %v, want ErrTruncated", err)
 	}
 }
+
+func TestBatchLargerThanASegmentGetsOneOfItsOwn(t *testing.T) {
+	cfg := testConfig(t, vfs.OS(), t.TempDir(), FsyncAlways)
+	cfg.SegmentBytes = 256
+	l, _ := openLog(t, cfg)
+	fill(t, l, 3, 30) // each batch is well over 256 bytes
+	if len(l.segments) != 3 {
+		t.Fatalf("%d segments, want one per oversized batch", len(l.segments))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, _ := openLog(t, cfg)
+	checkSequential(t, readAllFrom(t, l2, 0), 0, 90)
+}
