@@ -49,9 +49,15 @@ func newMetadataCache(c *Client, maxAge time.Duration) *metadataCache {
 // topic returns the metadata of topic, from the cache when it is fresh. A topic the cluster
 // does not know is an error wrapping protocol.ErrUnknownTopic.
 func (m *metadataCache) topic(ctx context.Context, topic string) (protocol.TopicMetadata, error) {
+	return m.topicAt(ctx, topic, time.Now())
+}
+
+// topicAt is topic for a caller that has just read the clock (the producer reads it once per
+// record).
+func (m *metadataCache) topicAt(ctx context.Context, topic string, now time.Time) (protocol.TopicMetadata, error) {
 	for {
 		m.mu.Lock()
-		if e, ok := m.topics[topic]; ok && !e.stale && time.Since(e.fetched) < m.maxAge {
+		if e, ok := m.topics[topic]; ok && !e.stale && now.Sub(e.fetched) < m.maxAge {
 			meta := e.meta
 			m.mu.Unlock()
 			return meta, nil

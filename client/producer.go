@@ -47,9 +47,12 @@ type ProducerConfig struct {
 	// BatchBytes is the size at which a partition's batch is sent without waiting for Linger
 	// (default 1 MiB, at most MaxBatchBytes). A larger record travels alone in its own batch.
 	BatchBytes int
-	// MaxInFlight bounds the batches per partition sent and not yet answered (default 16).
+	// MaxInFlight bounds the batches per partition sealed and not yet answered (default 16).
 	// When a partition has that many and a full batch, Send blocks: that is the producer's
 	// backpressure, and bounds its memory to about (MaxInFlight+1) × BatchBytes per partition.
+	// How many of them are in flight at once adapts, up to MaxInFlight: a partition starts
+	// with one, widens as batches are acknowledged and narrows on retriable failures (see the
+	// Producer's ordering notes).
 	MaxInFlight int
 	// Retries bounds how often one batch is sent again after a retriable error (default 20);
 	// negative: never.
@@ -151,9 +154,20 @@ func (r *Record) size() int {
 // recognises a batch it already appended and answers with the original offsets instead of
 // appending it again.
 //
-// Ordering: records of one partition are sent in Send order. After a retriable error the
-// partition stops sending, lets its requests in flight finish, and sends again from its oldest
-// unacknowledged batch, one batch at a time until that one succeeds.
+// Ordering: records of one partition are sent in Send order, and appended in that order. After
+// a retriable error the partition stops sending, lets its requests in flight finish, and sends
+// again from its oldest unacknowledged batch, one batch at a time until that one succeeds. The
+// broker refuses a batch that overtook an earlier one of the same producer (the transport
+// serves a connection's requests concurrently); such a refusal is retried like a retriable
+// error and does not count against Retries. To keep that rare, each partition's pipelining
+// depth is a window: one batch at first (the broker takes any sequence from a producer it does
+// not know), one more per window's worth of acknowledgements, halved on each retriable
+// failure.
+//
+// When a batch fails for good (a non-retriable error, or Retries used up), the batches after it
+// could never follow it in sequence; the partition re-encodes them under a fresh producer id
+// and carries on. One whose last attempt may have reached the log fails instead, its error
+// saying the outcome is unknown.
 //
 // A Producer is safe for concurrent use.
 type Producer struct {
@@ -232,10 +246,8 @@ func (p *Producer) Send(ctx context.Context, rec Record) *Future {
 	if size := rec.size(); size > MaxBatchBytes {
 		return failedFuture(fmt.Errorf("%w: record of about %d bytes, above the limit of %d", protocol.ErrTooLarge, size, MaxBatchBytes))
 	}
-	if p.isClosed() {
-		return failedFuture(ErrClosed)
-	}
-	meta, err := p.topicMetadata(ctx, rec.Topic)
+	now := time.Now()
+	meta, err := p.topicMetadata(ctx, rec.Topic, now)
 	if err != nil {
 		return failedFuture(err)
 	}
@@ -243,15 +255,19 @@ func (p *Producer) Send(ctx context.Context, rec Record) *Future {
 	if err != nil {
 		return failedFuture(err)
 	}
-	return w.add(ctx, &rec)
+	timestamp := now
+	if !rec.Timestamp.IsZero() {
+		timestamp = rec.Timestamp
+	}
+	return w.add(ctx, &rec, timestamp.UnixMilli())
 }
 
 // topicMetadata returns the metadata of topic. A topic the cluster does not know is created
 // the way brokers create topics, by a produce: a produce request without batches makes a broker
 // with auto-creation on (the default) create the topic with its default settings, and one with
 // auto-creation off answer protocol.ErrUnknownTopic.
-func (p *Producer) topicMetadata(ctx context.Context, topic string) (protocol.TopicMetadata, error) {
-	meta, err := p.client.meta.topic(ctx, topic)
+func (p *Producer) topicMetadata(ctx context.Context, topic string, now time.Time) (protocol.TopicMetadata, error) {
+	meta, err := p.client.meta.topicAt(ctx, topic, now)
 	if !errors.Is(err, protocol.ErrUnknownTopic) {
 		return meta, err
 	}
@@ -277,17 +293,14 @@ func (p *Producer) flushFuture(f *Future) {
 	}
 }
 
-func (p *Producer) isClosed() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.closed
-}
-
-// route picks rec's partition and returns its writer.
+// route picks rec's partition and returns its writer; ErrClosed once Close has begun.
 func (p *Producer) route(meta protocol.TopicMetadata, rec *Record) (*partitionWriter, error) {
 	partitions := int32(len(meta.Partitions))
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
 	var partition int32
 	switch {
 	case rec.Partition != nil:
@@ -328,12 +341,8 @@ func (p *Producer) writerLocked(topic string, partition int32) *partitionWriter 
 	if !ok {
 		w = newPartitionWriter(p, topic, partition)
 		p.writers[tp] = w
-		if p.closed {
-			w.stopped = true // no loop: add refuses records (Close has begun)
-		} else {
-			p.wg.Add(1)
-			go w.run()
-		}
+		p.wg.Add(1) // route refuses records once Close has begun, so Close waits for this loop
+		go w.run()
 	}
 	return w
 }

@@ -412,9 +412,7 @@ func isClosed(c chan struct{}) bool {
 func TestMaxInFlightBoundsRequestsAndBlocksSend(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newProducerEnv(t, 1, ProducerConfig{Linger: -1, BatchBytes: 1, MaxInFlight: 3})
-		if _, err := env.p.SendSync(context.Background(), rec("", "warm-up")); err != nil {
-			t.Fatal(err)
-		}
+		warmUp(t, env.p, 1+2)
 		release := make(chan struct{})
 		inFlight, peak := 0, 0
 		env.f.onProduce(func(ctx context.Context, node string, req *protocol.ProduceRequest) error {
@@ -453,8 +451,8 @@ func TestMaxInFlightBoundsRequestsAndBlocksSend(t *testing.T) {
 		close(release)
 		futures = append(futures, <-sendReturned)
 		waitAll(t, futures)
-		if got := env.f.records("t", 0); !slices.Equal(got, []string{"=warm-up", "=0", "=1", "=2", "=3", "=4"}) {
-			t.Errorf("log %q, want =warm-up, =0..=4 in order", got)
+		if got := env.f.records("t", 0)[3:]; !slices.Equal(got, []string{"=0", "=1", "=2", "=3", "=4"}) {
+			t.Errorf("log after the warm-up %q, want =0..=4 in order", got)
 		}
 		if peak != 3 {
 			t.Errorf("peak of %d requests in flight, want 3", peak)
@@ -462,23 +460,35 @@ func TestMaxInFlightBoundsRequestsAndBlocksSend(t *testing.T) {
 	})
 }
 
+// warmUp sends n records one at a time to partition 0, growing the partition's pipelining
+// window: it reaches k after 1+2+...+(k-1) acknowledgements (capped at MaxInFlight).
+func warmUp(t *testing.T, p *Producer, n int) {
+	t.Helper()
+	for i := range n {
+		r := rec("", fmt.Sprintf("warm-up-%d", i))
+		r.Partition = ptr(int32(0))
+		if _, err := p.SendSync(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // The broker takes any sequence from a producer it does not know yet, so a partition's first
-// batch goes alone: a second one overtaking it would be appended first. Once the first is
-// acknowledged, batches are pipelined up to MaxInFlight.
-func TestFirstBatchOfAPartitionGoesAlone(t *testing.T) {
+// batch goes alone (a second one overtaking it would be appended first). Then the window of
+// batches in flight grows by one per window's worth of acknowledged batches.
+func TestPipeliningDepthGrowsWithAcks(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		env := newProducerEnv(t, 1, ProducerConfig{Linger: -1, BatchBytes: 1, MaxInFlight: 4})
-		releaseFirst, releaseRest := make(chan struct{}), make(chan struct{})
+		gates := map[string]chan struct{}{}
 		held := 0
+		for i := range 5 {
+			gates[fmt.Sprint(i)] = make(chan struct{})
+		}
 		env.f.onProduce(func(ctx context.Context, node string, req *protocol.ProduceRequest) error {
-			gate := releaseRest
-			if slices.Contains(batchValues(req), "0") {
-				gate = releaseFirst
-			}
 			env.f.mu.Lock()
 			held++
 			env.f.mu.Unlock()
-			<-gate
+			<-gates[batchValues(req)[0]]
 			env.f.mu.Lock()
 			held--
 			env.f.mu.Unlock()
@@ -488,17 +498,46 @@ func TestFirstBatchOfAPartitionGoesAlone(t *testing.T) {
 		for i := range 5 { // MaxInFlight sealed batches and an open one: no Send blocks
 			futures = append(futures, env.p.Send(context.Background(), rec("", fmt.Sprint(i))))
 		}
-		synctest.Wait()
-		if held != 1 {
-			t.Fatalf("%d requests in flight before the first answer, want 1", held)
+		// Windows: 1; 2 after the first answer; 3 after two more. Batches left: 4, 3, 2, 1.
+		for i, want := range []int{1, 2, 2, 2, 1} {
+			synctest.Wait()
+			if held != want {
+				t.Fatalf("after %d answers: %d requests in flight, want %d", i, held, want)
+			}
+			close(gates[fmt.Sprint(i)])
 		}
-		close(releaseFirst)
-		synctest.Wait()
-		if held != 4 {
-			t.Errorf("%d requests in flight after the first answer, want MaxInFlight = 4", held)
-		}
-		close(releaseRest)
 		waitAll(t, futures)
+	})
+}
+
+// A retriable failure halves the partition's window (after the recovery's lone batch).
+func TestRetriableFailureHalvesTheWindow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		env := newProducerEnv(t, 1, ProducerConfig{MaxInFlight: 4})
+		warmUp(t, env.p, 1+2+3)
+		w := env.p.writers[topicPartition{"t", 0}]
+		window := func() int {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			return w.window
+		}
+		if got := window(); got != 4 {
+			t.Fatalf("window %d after 6 acknowledged batches, want MaxInFlight = 4", got)
+		}
+		busy := true
+		env.f.onProduce(func(ctx context.Context, node string, req *protocol.ProduceRequest) error {
+			if busy {
+				busy = false
+				return protocol.Errorf(protocol.ErrBusy, "busy")
+			}
+			return nil
+		})
+		if _, err := env.p.SendSync(context.Background(), rec("", "x")); err != nil {
+			t.Fatal(err)
+		}
+		if got := window(); got != 2 {
+			t.Errorf("window %d after a busy answer and one success, want 4/2 = 2", got)
+		}
 	})
 }
 
