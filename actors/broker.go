@@ -86,6 +86,28 @@ func (b *Broker) Handle(ctx context.Context, t protocol.MessageType, body []byte
 	return resp, nil
 }
 
+// Admit is the ordered half of Handle, for a transport that calls it on a connection's reader
+// goroutine in arrival order (transport.Admitter): a produce's batches are handed to their
+// partitions here, so a client that pipelines batches for one partition has them appended in the
+// order it sent them; the returned function waits for the answers. Other requests are served
+// entirely by the returned function. body must stay valid until that function returns.
+func (b *Broker) Admit(ctx context.Context, t protocol.MessageType, body []byte) func(context.Context) (any, error) {
+	if t != protocol.TypeProduce {
+		return func(ctx context.Context) (any, error) { return b.Handle(ctx, t, body) }
+	}
+	var req protocol.ProduceRequest
+	wait, err := func() (func(context.Context) *protocol.ProduceResponse, error) {
+		if err := protocol.Unmarshal(body, &req); err != nil {
+			return nil, err
+		}
+		return b.submitProduce(ctx, &req)
+	}()
+	if err != nil {
+		return func(context.Context) (any, error) { return nil, wireError(err) }
+	}
+	return func(ctx context.Context) (any, error) { return wait(ctx), nil }
+}
+
 func (b *Broker) handle(ctx context.Context, t protocol.MessageType, body []byte) (any, error) {
 	switch t {
 	case protocol.TypeMetadata:

@@ -15,6 +15,16 @@ import (
 // so batches for one partition are appended in order and batches for different partitions share
 // their fsync waits.
 func (b *Broker) produce(ctx context.Context, req *protocol.ProduceRequest) (*protocol.ProduceResponse, error) {
+	wait, err := b.submitProduce(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return wait(ctx), nil
+}
+
+// submitProduce hands the request's batches to their partitions without waiting (the ordered
+// part, see Admit) and returns the function that waits for their answers.
+func (b *Broker) submitProduce(ctx context.Context, req *protocol.ProduceRequest) (func(context.Context) *protocol.ProduceResponse, error) {
 	if err := b.notStopping(); err != nil {
 		return nil, err
 	}
@@ -28,11 +38,6 @@ func (b *Broker) produce(ctx context.Context, req *protocol.ProduceRequest) (*pr
 	if err != nil {
 		return nil, err
 	}
-	if req.TimeoutMs > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMs)*time.Millisecond)
-		defer cancel()
-	}
 	resp := &protocol.ProduceResponse{Results: make([]protocol.ProduceResult, len(req.Batches))}
 	pending := make([]*partition.PendingProduce, len(req.Batches))
 	for i, pb := range req.Batches {
@@ -45,20 +50,27 @@ func (b *Broker) produce(ctx context.Context, req *protocol.ProduceRequest) (*pr
 			resp.Results[i].Error = errorBody(err)
 		}
 	}
-	for i, w := range pending {
-		if w == nil {
-			continue
+	return func(ctx context.Context) *protocol.ProduceResponse {
+		if req.TimeoutMs > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMs)*time.Millisecond)
+			defer cancel()
 		}
-		produced, err := w.Wait(ctx)
-		if err != nil {
-			resp.Results[i].Error = errorBody(err)
-			continue
+		for i, w := range pending {
+			if w == nil {
+				continue
+			}
+			produced, err := w.Wait(ctx)
+			if err != nil {
+				resp.Results[i].Error = errorBody(err)
+				continue
+			}
+			resp.Results[i].BaseOffset = produced.BaseOffset
+			resp.Results[i].FirstID = produced.FirstID
+			resp.Results[i].LastID = produced.LastID
 		}
-		resp.Results[i].BaseOffset = produced.BaseOffset
-		resp.Results[i].FirstID = produced.FirstID
-		resp.Results[i].LastID = produced.LastID
-	}
-	return resp, nil
+		return resp
+	}, nil
 }
 
 // trim is XTRIM on one partition.

@@ -51,17 +51,8 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, start
 	fsync := newFsyncHistogram()
 	// The listener comes first so that metadata names the address it bound (a :0 port is
 	// chosen now); requests that arrive before the broker is up are told to retry.
-	var broker atomic.Pointer[actors.Broker]
-	server, err := transport.Listen(transport.ServerConfig{
-		Addr: cfg.BrokerAddr, NodeID: nodeID, Logger: log,
-		Handler: transport.HandlerFunc(func(ctx context.Context, req transport.Request) (any, error) {
-			b := broker.Load()
-			if b == nil {
-				return nil, protocol.Errorf(protocol.ErrBusy, "node %s is starting", nodeID)
-			}
-			return b.Handle(ctx, req.Type, req.Body)
-		}),
-	})
+	handler := &brokerHandler{nodeID: nodeID}
+	server, err := transport.Listen(transport.ServerConfig{Addr: cfg.BrokerAddr, NodeID: nodeID, Logger: log, Handler: handler})
 	if err != nil {
 		return err
 	}
@@ -72,7 +63,7 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, start
 		shutdownServer(server, cfg.ShutdownTimeout, log)
 		return fmt.Errorf("start broker: %w", err)
 	}
-	broker.Store(b)
+	handler.broker.Store(b)
 	web, err := startHTTP(cfg.HTTPAddr, nodeID, brokerView{b}, fsync, log)
 	if err != nil {
 		shutdownServer(server, cfg.ShutdownTimeout, log)
@@ -167,4 +158,32 @@ func fromPartitionStats(s partition.Stats) partitionStat {
 		Produced: s.ProducedRecords, Fetched: s.FetchedRecords, BusyRejected: s.BusyRejections,
 		Failed: s.Failed, FailureReason: s.Failure,
 	}
+}
+
+// brokerHandler serves the transport's requests with the broker once it has started; before,
+// requests are told to retry. It admits requests in arrival order (transport.Admitter), so a
+// client's pipelined batches for one partition are appended in the order it sent them.
+type brokerHandler struct {
+	nodeID string
+	broker atomic.Pointer[actors.Broker]
+}
+
+func (h *brokerHandler) starting() error {
+	return protocol.Errorf(protocol.ErrBusy, "node %s is starting", h.nodeID)
+}
+
+func (h *brokerHandler) Handle(ctx context.Context, req transport.Request) (any, error) {
+	b := h.broker.Load()
+	if b == nil {
+		return nil, h.starting()
+	}
+	return b.Handle(ctx, req.Type, req.Body)
+}
+
+func (h *brokerHandler) Admit(ctx context.Context, req transport.Request) func(context.Context) (any, error) {
+	b := h.broker.Load()
+	if b == nil {
+		return func(context.Context) (any, error) { return nil, h.starting() }
+	}
+	return b.Admit(ctx, req.Type, req.Body)
 }

@@ -21,6 +21,17 @@ type Handler interface {
 	Handle(ctx context.Context, req Request) (any, error)
 }
 
+// Admitter is an optional interface of a Handler, for requests whose order on a connection
+// matters (a pipelining producer's batches for one partition). Admit runs on the connection's
+// reader goroutine, in the order the requests arrive, before the next request is read: it does
+// the ordered part (decode, hand the batches to their partitions) without waiting for results,
+// and returns the rest, which runs on the request's own goroutine like Handle. req.Body stays
+// valid until that function returns. While Admit runs the connection is not read, so it must not
+// wait long.
+type Admitter interface {
+	Admit(ctx context.Context, req Request) func(ctx context.Context) (any, error)
+}
+
 // HandlerFunc adapts a function to Handler.
 type HandlerFunc func(ctx context.Context, req Request) (any, error)
 

@@ -303,7 +303,12 @@ func (c *serverConn) readRequest(h protocol.FrameHeader) error {
 		c.handlerDone()
 		return err
 	}
-	go c.serveRequest(h, p)
+	req := Request{Type: h.Type, Body: body[:len(body):len(body)], ClientID: c.clientID, Remote: c.remote}
+	run := func(ctx context.Context) (any, error) { return c.srv.cfg.Handler.Handle(ctx, req) }
+	if a, ok := c.srv.cfg.Handler.(Admitter); ok {
+		run = a.Admit(c.ctx, req)
+	}
+	go c.serveRequest(h, p, run)
 	return nil
 }
 
@@ -332,10 +337,8 @@ func checkRequest(h protocol.FrameHeader) error {
 
 // serveRequest runs the handler for one request and queues its response. The request's slot is
 // freed by the writer once the response is written.
-func (c *serverConn) serveRequest(h protocol.FrameHeader, p *[]byte) {
-	body := *p
-	req := Request{Type: h.Type, Body: body[:len(body):len(body)], ClientID: c.clientID, Remote: c.remote}
-	resp, err := c.srv.cfg.Handler.Handle(c.ctx, req)
+func (c *serverConn) serveRequest(h protocol.FrameHeader, p *[]byte, run func(context.Context) (any, error)) {
+	resp, err := run(c.ctx)
 	frame := encodeResponse(h, resp, err, c.logger) // before the body is reused: resp may alias it
 	putFrameBuffer(p)
 	c.budget.release(int(h.BodyLength))

@@ -617,3 +617,54 @@ func TestConnClosesOnBadBytesFromServer(t *testing.T) {
 	_ = c.Close()
 	wait()
 }
+
+// admitRecorder is a Handler that is also an Admitter: it records the order of admissions and
+// answers each request with its admission number.
+type admitRecorder struct {
+	mu       sync.Mutex
+	admitted []uint64
+}
+
+func (a *admitRecorder) Handle(ctx context.Context, req Request) (any, error) {
+	return nil, errors.New("Handle must not be called when the handler admits")
+}
+
+func (a *admitRecorder) Admit(_ context.Context, req Request) func(context.Context) (any, error) {
+	var m protocol.MetadataRequest
+	if err := protocol.Unmarshal(req.Body, &m); err != nil {
+		return func(context.Context) (any, error) { return nil, err }
+	}
+	a.mu.Lock()
+	a.admitted = append(a.admitted, uint64(len(m.Topics)))
+	a.mu.Unlock()
+	return func(context.Context) (any, error) { return &protocol.ListTopicsResponse{Topics: m.Topics}, nil }
+}
+
+// TestAdmitSeesRequestsInArrivalOrder pipelines 200 requests in one write and checks that Admit
+// saw them in exactly that order, and that every request was answered.
+func TestAdmitSeesRequestsInArrivalOrder(t *testing.T) {
+	rec := &admitRecorder{}
+	srv := startServer(t, ServerConfig{Handler: rec})
+	nc := rawHandshake(t, srv.Addr())
+	defer nc.Close()
+	var stream []byte
+	for i := range 200 {
+		stream = append(stream, frame(t, protocol.FrameHeader{Type: protocol.TypeMetadata, RequestID: uint64(i + 1)},
+			&protocol.MetadataRequest{Topics: make([]string, i)})...)
+	}
+	if _, err := nc.Write(stream); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		if h, _ := readRawFrame(t, nc); h.Flags&protocol.FlagError != 0 {
+			t.Fatalf("request %d answered with an error", h.RequestID)
+		}
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	for i, n := range rec.admitted {
+		if n != uint64(i) {
+			t.Fatalf("admission %d was request %d: out of order", i, n)
+		}
+	}
+}
