@@ -1,15 +1,9 @@
-//go:build example
-
-// NB(client): the build tag keeps this program out of `./...` until the architecture table
-// (cmd/shoal/arch_test.go, docs/design.md) has a row for client/examples/...; until then run it
-// with -tags example.
-
 // Command produce_consume is the Go client's first example: it writes a few keyed records to a
 // topic, waits for each one's offset, and reads them back from where they landed.
 //
 // Start a node with `make run`, then:
 //
-//	go run -tags example ./client/examples/produce_consume [-brokers 127.0.0.1:7070] [-topic example] [-records 10]
+//	go run ./client/examples/produce_consume [-brokers 127.0.0.1:7070] [-topic example] [-records 10]
 package main
 
 import (
