@@ -300,3 +300,42 @@ func listenLocal() (interface {
 }, error) {
 	return net.Listen("tcp", "127.0.0.1:0")
 }
+
+// TestCLIBinaryProduceConsume runs the built binary as a user does: a node, `shoal produce` with
+// lines on stdin, `shoal consume --exit-at-end`, then a restart and the same records again.
+func TestCLIBinaryProduceConsume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildShoal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, brokerAddr, httpAddr := t.TempDir(), freeAddr(t), freeAddr(t)
+	run := func(stdin string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command(bin, args...)
+		cmd.Stdin = strings.NewReader(stdin)
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("shoal %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	node := startProcess(t, bin, dir, brokerAddr, httpAddr)
+	run("k1:hello\nk2:world\n", "produce", "--brokers", brokerAddr, "--topic", "cli", "--key-sep", ":")
+	want := "k1=hello\nk2=world\n"
+	consume := []string{"consume", "--brokers", brokerAddr, "--topic", "cli", "--from", "earliest", "--exit-at-end", "--format", `%k=%v\n`}
+	if got := run("", consume...); got != want {
+		t.Fatalf("consume printed %q, want %q", got, want)
+	}
+	_ = node.Process.Signal(syscall.SIGTERM)
+	if err := node.Wait(); err != nil {
+		t.Fatalf("node exit after SIGTERM: %v, want 0", err)
+	}
+	node = startProcess(t, bin, dir, brokerAddr, httpAddr)
+	defer func() { _ = node.Process.Signal(syscall.SIGTERM); _ = node.Wait() }()
+	if got := run("", consume...); got != want {
+		t.Fatalf("after a restart consume printed %q, want %q", got, want)
+	}
+}
