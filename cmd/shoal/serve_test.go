@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 // Method: end-to-end tests of `shoal serve` on 127.0.0.1 with real TCP and files.
@@ -160,6 +162,9 @@ func startProcess(t *testing.T, bin, dir, brokerAddr, httpAddr string) *exec.Cmd
 	cmd := exec.Command(bin, "serve", "--data-dir", dir, "--node-id", "k1", "--broker-addr", brokerAddr,
 		"--http-addr", httpAddr, "--fsync", "always", "--log-level", "warn")
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
+	// The node dies with the test binary, even when a test timeout kills it mid-test.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
