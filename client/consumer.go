@@ -456,6 +456,7 @@ func appendMessages(msgs []Message, topic string, r protocol.FetchResult) ([]Mes
 		if h.IsControl() || h.NextOffset() <= r.From {
 			continue
 		}
+		msgs = slices.Grow(msgs, int(h.RecordCount)) // one growth per batch, not per record
 		it := batch.Iterate(b, h)
 		for it.Next() {
 			rec := it.Record()
