@@ -119,34 +119,7 @@ func readMeta(fsys vfs.FS, dir string) (m partitionMeta, found bool, err error) 
 // writeMeta replaces the meta file atomically and durably.
 func writeMeta(fsys vfs.FS, dir string, m partitionMeta) error {
 	m.Version = metaVersion
-	return writeFileAtomic(fsys, dir, metaFileName, encodeMeta(m))
-}
-
-// writeFileAtomic writes name in dir through a temporary file: write, fsync, rename, fsync dir.
-func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte) error {
-	path := filepath.Join(dir, name)
-	tmp := path + ".tmp"
-	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, path)
-	}
-	if err == nil {
-		err = fsys.SyncDir(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
+	return vfs.WriteFileAtomic(fsys, dir, metaFileName, encodeMeta(m))
 }
 
 // readWhole reads a whole file of at most limit bytes.

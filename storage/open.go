@@ -154,7 +154,7 @@ func (l *Log) loadSealed(seg *segment, rec *Recovery) error {
 	if pos, err := l.scanSegment(seg, size, &state, nil); err != nil {
 		return corruptAt(seg.path, pos, seg.nextOffset(), err)
 	}
-	if err := writeFileAtomic(l.fs, l.cfg.Dir, filepath.Base(seg.indexPath()), encodeIndex(seg.entries, seg.end)); err != nil {
+	if err := vfs.WriteFileAtomic(l.fs, l.cfg.Dir, filepath.Base(seg.indexPath()), encodeIndex(seg.entries, seg.end)); err != nil {
 		return fmt.Errorf("storage: rebuild index: %w", err)
 	}
 	rec.RebuiltIndexes = append(rec.RebuiltIndexes, seg.indexPath())

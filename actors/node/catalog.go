@@ -148,32 +148,7 @@ func writeCatalog(fsys vfs.FS, dataDir string, topics []TopicSettings) error {
 	if err != nil {
 		return fmt.Errorf("node: encode the catalog: %w", err)
 	}
-	return writeFileAtomic(fsys, dataDir, catalogFile, append(data, '\n'))
-}
-
-func writeFileAtomic(fsys vfs.FS, dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("node: create %s: %w", tmp, err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err == nil {
-		err = fsys.SyncDir(dir)
-	}
-	if err != nil {
-		return fmt.Errorf("node: write %s: %w", filepath.Join(dir, name), err)
-	}
-	return nil
+	return vfs.WriteFileAtomic(fsys, dataDir, catalogFile, append(data, '\n'))
 }
 
 // partitionDirs returns the partition numbers found under a topic directory: the names that are

@@ -67,31 +67,8 @@ func nodeIdentity(fsys vfs.FS, dir, wantID string) (string, error) {
 		}
 		id = "node-" + hex.EncodeToString(random[:])
 	}
-	if err := writeFileDurably(fsys, dir, nodeIDFile, []byte(id+"\n")); err != nil {
+	if err := vfs.WriteFileAtomic(fsys, dir, nodeIDFile, []byte(id+"\n")); err != nil {
 		return "", fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	return id, nil
-}
-
-// writeFileDurably writes a small file atomically: temp file, fsync, rename, fsync the dir.
-func writeFileDurably(fsys vfs.FS, dir, name string, data []byte) error {
-	tmp := filepath.Join(dir, name+".tmp")
-	f, err := fsys.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = fsys.Rename(tmp, filepath.Join(dir, name))
-	}
-	if err == nil {
-		err = fsys.SyncDir(dir)
-	}
-	return err
 }

@@ -323,3 +323,29 @@ func TestCrashReleasesLocks(t *testing.T) {
 	}
 	_ = l.Close()
 }
+
+func TestWriteFileAtomicSurvivesACrashWhole(t *testing.T) {
+	c := vfs.NewCrashFS()
+	if err := c.MkdirAll("/d", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SyncDir("/"); err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.WriteFileAtomic(c, "/d", "f", []byte("one")); err != nil {
+		t.Fatal(err)
+	}
+	if err := vfs.WriteFileAtomic(c, "/d", "f", []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	c.Crash()
+	f, err := c.OpenFile("/d/f", os.O_RDONLY, 0)
+	if err != nil {
+		t.Fatalf("after a crash: %v", err)
+	}
+	defer f.Close()
+	buf := make([]byte, 3)
+	if _, err := f.ReadAt(buf, 0); err != nil || string(buf) != "two" {
+		t.Fatalf("after a crash the file holds %q (%v), want the last write whole", buf, err)
+	}
+}
