@@ -6,7 +6,6 @@ import (
 	"os"
 
 	"github.com/shoalmq/shoal/protocol/batch"
-	"github.com/shoalmq/shoal/storage/vfs"
 )
 
 // Append writes batch b as the leader of epoch: it validates b (limits, layout, CRC), assigns the
@@ -193,7 +192,7 @@ func (l *Log) rollLocked() error {
 	if err := seg.file.Sync(); err != nil {
 		return l.failLocked(fmt.Errorf("sync %s: %w", seg.path, err))
 	}
-	if err := vfs.WriteFileAtomic(l.fs, l.cfg.Dir, segmentBaseName(seg.indexPath()), encodeIndex(seg.entries, seg.end)); err != nil {
+	if err := l.writeIndex(seg); err != nil {
 		return l.failLocked(err)
 	}
 	next, err := l.createSegment(seg.nextOffset())

@@ -90,7 +90,7 @@ func (l *Log) listSegments(rec *Recovery) ([]uint64, error) {
 	slices.Sort(bases)
 	for len(bases) > 1 && bases[1] <= l.meta.LogStart {
 		l.removeFile(segmentName(bases[0]), rec)
-		l.removeFile(strings.TrimSuffix(segmentName(bases[0]), segmentSuffix)+indexSuffix, rec)
+		l.removeFile(indexName(bases[0]), rec)
 		bases = bases[1:]
 	}
 	return bases, nil
@@ -154,7 +154,7 @@ func (l *Log) loadSealed(seg *segment, rec *Recovery) error {
 	if pos, err := l.scanSegment(seg, size, &state, nil); err != nil {
 		return corruptAt(seg.path, pos, seg.nextOffset(), err)
 	}
-	if err := vfs.WriteFileAtomic(l.fs, l.cfg.Dir, filepath.Base(seg.indexPath()), encodeIndex(seg.entries, seg.end)); err != nil {
+	if err := l.writeIndex(seg); err != nil {
 		return fmt.Errorf("storage: rebuild index: %w", err)
 	}
 	rec.RebuiltIndexes = append(rec.RebuiltIndexes, seg.indexPath())

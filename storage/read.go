@@ -47,13 +47,12 @@ func (l *Log) Read(from uint64, maxBytes int, upTo uint64, buf []byte) (ReadResu
 	}
 	seg := l.segmentFor(from)
 	start := entryForOffset(seg.entries, from)
-	data, err := l.readBatches(seg, int64(start.position), from, maxBytes, upTo, buf)
+	data, next, err := l.readBatches(seg, int64(start.position), from, maxBytes, upTo, buf)
 	if err != nil {
 		return res, err
 	}
-	res.Data = data
 	if len(data) > 0 {
-		res.Next = lastBatchEnd(data)
+		res.Data, res.Next = data, next
 	}
 	res.Deleted = l.tombstones.committedIn(from, res.Next, upTo)
 	return res, nil
@@ -66,23 +65,23 @@ func (l *Log) segmentFor(offset uint64) *segment {
 }
 
 // readBatches reads seg from position pos and returns the batches from the one containing from,
-// within the budget and upTo.
-func (l *Log) readBatches(seg *segment, pos int64, from uint64, maxBytes int, upTo uint64, buf []byte) ([]byte, error) {
+// within the budget and upTo, and the offset after them.
+func (l *Log) readBatches(seg *segment, pos int64, from uint64, maxBytes int, upTo uint64, buf []byte) ([]byte, uint64, error) {
 	want := int64(max(maxBytes, minReadChunk))
 	for {
 		window, err := readAt(seg, buf, pos, min(seg.size-pos, want))
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		first, end, restart, err := walkWindow(window, from, maxBytes, upTo)
+		found, restart, err := walkWindow(window, from, maxBytes, upTo)
 		if err != nil {
-			return nil, corruptAt(seg.path, pos+restart, 0, err)
+			return nil, 0, corruptAt(seg.path, pos+restart, 0, err)
 		}
-		if first >= 0 {
-			return window[first:end], nil
+		if found.first >= 0 {
+			return window[found.first:found.end], found.next, nil
 		}
 		if restart < 0 || pos+restart >= seg.size {
-			return nil, nil // nothing to read below upTo
+			return nil, 0, nil // nothing to read below upTo
 		}
 		// The window ended inside a batch before the wanted one was found: read again from that
 		// batch, large enough to hold it.
@@ -91,7 +90,7 @@ func (l *Log) readBatches(seg *segment, pos int64, from uint64, maxBytes int, up
 			length = batch.HeaderSize
 		}
 		if int64(length) > seg.size-pos-restart {
-			return nil, corruptAt(seg.path, pos+restart, 0, fmt.Errorf("%w: batch length %d past the segment end", batch.ErrCorrupt, length))
+			return nil, 0, corruptAt(seg.path, pos+restart, 0, fmt.Errorf("%w: batch length %d past the segment end", batch.ErrCorrupt, length))
 		}
 		pos += restart
 		want = max(want, int64(length))
@@ -99,42 +98,47 @@ func (l *Log) readBatches(seg *segment, pos int64, from uint64, maxBytes int, up
 	}
 }
 
-// walkWindow finds, in a window that starts at a batch boundary, the batches to return: the
-// window range [first, end), or first = -1 with restart = where to read on (the start of a batch
-// cut off by the window, or the window's end; -1: nothing below upTo). A bad batch gives an
-// error at restart.
-func walkWindow(window []byte, from uint64, maxBytes int, upTo uint64) (first, end, restart int64, err error) {
-	first = -1
+// span is the batches a read returns: window bytes [first, end), and the offset after them.
+type span struct {
+	first, end int64
+	next       uint64
+}
+
+// walkWindow finds, in a window that starts at a batch boundary, the batches to return, or
+// first = -1 with restart = where to read on (the start of a batch cut off by the window, or the
+// window's end; -1: nothing below upTo). A bad batch gives an error at restart.
+func walkWindow(window []byte, from uint64, maxBytes int, upTo uint64) (found span, restart int64, err error) {
+	found.first = -1
 	for at := int64(0); at < int64(len(window)); {
 		b, _, h, err := batch.Split(window[at:])
 		if errors.Is(err, batch.ErrShort) {
-			if first >= 0 {
-				return first, end, 0, nil // the budget ends inside this batch
+			if found.first >= 0 {
+				return found, 0, nil // the budget ends inside this batch
 			}
-			return -1, 0, at, nil
+			return found, at, nil
 		}
 		if err != nil {
-			return -1, 0, at, err
+			return found, at, err
 		}
 		if h.NextOffset() > upTo {
-			if first < 0 {
-				return -1, 0, -1, nil
+			if found.first < 0 {
+				return found, -1, nil
 			}
 			break
 		}
-		if first >= 0 && at+int64(len(b))-first > int64(maxBytes) {
+		if found.first >= 0 && at+int64(len(b))-found.first > int64(maxBytes) {
 			break
 		}
-		if h.NextOffset() > from && first < 0 {
-			first = at
+		if h.NextOffset() > from && found.first < 0 {
+			found.first = at
 		}
 		at += int64(len(b))
-		end = at
+		found.end, found.next = at, h.NextOffset()
 	}
-	if first < 0 {
-		return -1, 0, int64(len(window)), nil // every batch here is below from: read on
+	if found.first < 0 {
+		return found, int64(len(window)), nil // every batch here is below from: read on
 	}
-	return first, end, 0, nil
+	return found, 0, nil
 }
 
 // readAt reads n bytes of seg at pos into buf (grown if needed).
@@ -153,82 +157,99 @@ func readAt(seg *segment, buf []byte, pos, n int64) ([]byte, error) {
 	return nil, fmt.Errorf("storage: read %s at %d: %w", seg.path, pos, err)
 }
 
-func lastBatchEnd(data []byte) uint64 {
-	var next uint64
-	for rest := data; len(rest) > 0; {
-		h, _ := batch.ReadHeader(rest)
-		next = h.NextOffset()
-		rest = rest[h.Length:]
-	}
-	return next
-}
-
 // OffsetForID returns the offset of the first data record whose id is at or above id (XRANGE's
 // start, XREAD's position), or LogEnd when there is none.
-func (l *Log) OffsetForID(id batch.ID) (uint64, error) {
-	return l.findFirst(func(e indexEntry) bool { return !e.lastIDBefore.Less(id) },
-		func(h batch.Header) bool { return !h.LastID.Less(id) },
-		func(r batch.Record) bool { return !r.ID.Less(id) })
-}
+func (l *Log) OffsetForID(id batch.ID) (uint64, error) { return l.offsetOfFirst(searchID(id)) }
 
 // OffsetForTime returns the offset of the first data record whose timestamp is at or above ms,
 // or LogEnd when there is none.
-func (l *Log) OffsetForTime(ms int64) (uint64, error) {
-	return l.findFirst(func(e indexEntry) bool { return e.maxTimestampBefore >= ms },
-		func(h batch.Header) bool { return h.MaxTimestamp >= ms },
-		func(r batch.Record) bool { return r.Timestamp >= ms })
+func (l *Log) OffsetForTime(ms int64) (uint64, error) { return l.offsetOfFirst(searchTime(ms)) }
+
+// recordSearch looks for the first data record with a property that is monotonic over the log:
+// pastEntry over index entries (summaries of everything before them), inBatch over batch
+// headers, inRecord over records.
+type recordSearch struct {
+	pastEntry func(indexEntry) bool
+	inBatch   func(batch.Header) bool
+	inRecord  func(batch.Record) bool
 }
 
-// findFirst finds the first data record that satisfies inRecord. The predicates are monotonic
-// over the log: pastEntry over index entries (summaries of everything before them), inBatch
-// over batch headers, inRecord over records.
-func (l *Log) findFirst(pastEntry func(indexEntry) bool, inBatch func(batch.Header) bool, inRecord func(batch.Record) bool) (uint64, error) {
+// searchID finds the first record whose id is at or above id.
+func searchID(id batch.ID) recordSearch {
+	return recordSearch{
+		pastEntry: func(e indexEntry) bool { return !e.lastIDBefore.Less(id) },
+		inBatch:   func(h batch.Header) bool { return !h.LastID.Less(id) },
+		inRecord:  func(r batch.Record) bool { return !r.ID.Less(id) },
+	}
+}
+
+// searchTime finds the first record whose timestamp is at or above ms.
+func searchTime(ms int64) recordSearch {
+	return recordSearch{
+		pastEntry: func(e indexEntry) bool { return e.maxTimestampBefore >= ms },
+		inBatch:   func(h batch.Header) bool { return h.MaxTimestamp >= ms },
+		inRecord:  func(r batch.Record) bool { return r.Timestamp >= ms },
+	}
+}
+
+// offsetOfFirst returns the offset of the record search finds, or LogEnd.
+func (l *Log) offsetOfFirst(search recordSearch) (uint64, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
 		return 0, ErrClosed
 	}
-	return l.findFirstLocked(pastEntry, inBatch, inRecord)
+	return l.offsetOfFirstLocked(search)
 }
 
-func (l *Log) findFirstLocked(pastEntry func(indexEntry) bool, inBatch func(batch.Header) bool, inRecord func(batch.Record) bool) (uint64, error) {
+func (l *Log) offsetOfFirstLocked(search recordSearch) (uint64, error) {
+	rec, found, err := l.findFirstLocked(search)
+	if err != nil || !found {
+		return l.nextOffset(), err
+	}
+	return rec.Offset, nil
+}
+
+// findFirstLocked returns the first data record at or above the log start that search finds.
+// Only the record's Offset and ID may be used: its slices alias a scan buffer.
+func (l *Log) findFirstLocked(search recordSearch) (batch.Record, bool, error) {
 	for _, seg := range l.segments {
-		if seg.end.dataRecordsBefore == 0 || !pastEntry(seg.end) {
+		if seg.end.dataRecordsBefore == 0 || !search.pastEntry(seg.end) {
 			continue // nothing in this segment matches
 		}
-		i := sort.Search(len(seg.entries), func(i int) bool { return pastEntry(seg.entries[i]) })
+		i := sort.Search(len(seg.entries), func(i int) bool { return search.pastEntry(seg.entries[i]) })
 		start := seg.entries[max(i-1, 0)]
-		offset, found, err := l.scanFor(seg, int64(start.position), inBatch, inRecord)
+		rec, found, err := l.scanFor(seg, int64(start.position), search)
 		if err != nil || found {
-			return offset, err
+			return rec, found, err
 		}
 	}
-	return l.nextOffset(), nil
+	return batch.Record{}, false, nil
 }
 
-func (l *Log) scanFor(seg *segment, pos int64, inBatch func(batch.Header) bool, inRecord func(batch.Record) bool) (uint64, bool, error) {
+func (l *Log) scanFor(seg *segment, pos int64, search recordSearch) (batch.Record, bool, error) {
 	sc := newScanner(seg.file, seg.path, pos, seg.size, nil)
 	for {
 		h, b, at, err := sc.next()
 		if errors.Is(err, io.EOF) {
-			return 0, false, nil
+			return batch.Record{}, false, nil
 		}
 		if err != nil {
-			return 0, false, corruptAt(seg.path, at, h.BaseOffset, err)
+			return batch.Record{}, false, corruptAt(seg.path, at, h.BaseOffset, err)
 		}
-		if h.IsControl() || h.NextOffset() <= l.meta.LogStart || !inBatch(h) {
+		if h.IsControl() || h.NextOffset() <= l.meta.LogStart || !search.inBatch(h) {
 			continue
 		}
 		it := batch.Iterate(b, h)
 		for it.Next() {
 			// Records below the log start were trimmed: timestamps are not monotonic, so a match
 			// there says nothing about the records after it.
-			if r := it.Record(); r.Offset >= l.meta.LogStart && inRecord(r) {
-				return r.Offset, true, nil
+			if r := it.Record(); r.Offset >= l.meta.LogStart && search.inRecord(r) {
+				return r, true, nil
 			}
 		}
 		if err := it.Err(); err != nil {
-			return 0, false, corruptAt(seg.path, at, h.BaseOffset, err)
+			return batch.Record{}, false, corruptAt(seg.path, at, h.BaseOffset, err)
 		}
 	}
 }

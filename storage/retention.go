@@ -37,9 +37,7 @@ func (l *Log) Trim(t Trim) (uint64, error) {
 	case t.ByMinID && t.Approx:
 		newStart = l.wholeSegmentsBelow(func(s *segment) bool { return s.end.lastIDBefore.Less(t.MinID) })
 	case t.ByMinID:
-		newStart, err = l.findFirstLocked(func(e indexEntry) bool { return !e.lastIDBefore.Less(t.MinID) },
-			func(h batch.Header) bool { return !h.LastID.Less(t.MinID) },
-			func(r batch.Record) bool { return !r.ID.Less(t.MinID) })
+		newStart, err = l.offsetOfFirstLocked(searchID(t.MinID))
 	case t.Approx:
 		newStart = l.approxMaxLenStart(t.MaxLen)
 	default:
@@ -334,16 +332,11 @@ func (l *Log) writeTombstonesLocked(offsets []uint64, epoch uint64, nowMs int64)
 // offsetOfIDLocked returns the offset of the data record with exactly id, at or above the log
 // start.
 func (l *Log) offsetOfIDLocked(id batch.ID) (uint64, bool, error) {
-	// The record found, not the offset findFirst returns: that one is clamped to the log start,
-	// and a trimmed record must not turn into the first live one.
-	var found batch.Record
-	_, err := l.findFirstLocked(func(e indexEntry) bool { return !e.lastIDBefore.Less(id) },
-		func(h batch.Header) bool { return !h.LastID.Less(id) },
-		func(r batch.Record) bool { found = r; return !r.ID.Less(id) })
-	if err != nil || found.ID != id || found.Offset < l.meta.LogStart {
+	rec, found, err := l.findFirstLocked(searchID(id))
+	if err != nil || !found || rec.ID != id {
 		return 0, false, err
 	}
-	return found.Offset, true, nil
+	return rec.Offset, true, nil
 }
 
 // Truncate removes every batch at or above offset end (a replica dropping a suffix that

@@ -64,14 +64,21 @@ func newSegment(dir string, baseOffset uint64, file vfs.File) *segment {
 	}
 }
 
-// segmentBaseName is the file name of a path in the partition directory.
-func segmentBaseName(path string) string { return filepath.Base(path) }
+// indexName is the file name of the index of the segment starting at baseOffset.
+func indexName(baseOffset uint64) string {
+	return fmt.Sprintf("%0*d%s", offsetDigits, baseOffset, indexSuffix)
+}
 
 func (s *segment) indexPath() string {
-	return strings.TrimSuffix(s.path, segmentSuffix) + indexSuffix
+	return filepath.Join(filepath.Dir(s.path), indexName(s.baseOffset))
 }
 
 func (s *segment) nextOffset() uint64 { return s.end.offset }
+
+// writeIndex writes the index file of a sealed segment.
+func (l *Log) writeIndex(seg *segment) error {
+	return vfs.WriteFileAtomic(l.fs, l.cfg.Dir, indexName(seg.baseOffset), encodeIndex(seg.entries, seg.end))
+}
 
 func (s *segment) empty() bool { return s.size == 0 }
 
