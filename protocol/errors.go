@@ -3,6 +3,8 @@ package protocol
 import (
 	"errors"
 	"fmt"
+
+	"github.com/shoalmq/shoal/protocol/batch"
 )
 
 // ErrorCode is a wire error. Append only: a number, once given a meaning, keeps it. The client
@@ -44,8 +46,8 @@ var (
 	ErrOutOfRange         = errors.New("offset out of range")
 	ErrStaleEpoch         = errors.New("stale epoch")
 	// ErrIDNotIncreasing and ErrIDZero carry Redis's texts, which clients match on.
-	ErrIDNotIncreasing  = errors.New("ERR The ID specified in XADD is equal or smaller than the target stream top item")
-	ErrIDZero           = errors.New("ERR The ID specified in XADD must be greater than 0-0")
+	ErrIDNotIncreasing  = batch.ErrIDNotIncreasing // one definition, shared with the log
+	ErrIDZero           = batch.ErrIDZero
 	ErrCorruptBatch     = errors.New("corrupt record batch")
 	ErrTimeout          = errors.New("timed out")
 	ErrInvalidArgument  = errors.New("invalid argument")
