@@ -8,6 +8,12 @@ const (
 	// ControlTombstone deletes one data record (XDEL); the value is the deleted record's offset,
 	// 8 bytes little-endian.
 	ControlTombstone byte = 1
+	// ControlEpochStart is the first entry a new leader writes in its epoch; the value is the
+	// leader's node id. Entries of older epochs commit when it does (Raft's rule).
+	ControlEpochStart byte = 2
+	// ControlConfig sets a partition's replica set (voters and learners); a replica uses the
+	// newest one in its log, committed or not. The value is encoded by actors/replication.
+	ControlConfig byte = 3
 )
 
 // TombstoneOffset returns the deleted offset of a control record, and false when the record is

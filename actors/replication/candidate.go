@@ -1,0 +1,143 @@
+package replication
+
+import "github.com/shoalmq/shoal/protocol/batch"
+
+// promiseFrom is one granted promise: the promiser's log.
+type promiseFrom struct {
+	id        NodeID
+	unclean   bool
+	lastEpoch Epoch
+	end       Offset
+	hist      History
+}
+
+// candidacy is a candidate's state: promises collected, then the catch-up from the most
+// advanced promiser (source) up to its end (target).
+type candidacy struct {
+	promises map[NodeID]promiseFrom
+	decided  bool
+	source   NodeID
+	target   Offset
+}
+
+// campaign takes a new epoch, promises it to itself and asks the other voters.
+func (r *Replica) campaign() {
+	e := max(r.epoch, r.log.hist.Last()) + 1
+	r.promise(e, r.id)
+	r.becomeFollower(e, "")
+	r.role, r.step, r.tick = RoleCandidate, stepCandidate, tickCandidate
+	r.cand = &candidacy{promises: map[NodeID]promiseFrom{
+		r.id: {id: r.id, unclean: r.unclean, lastEpoch: r.log.hist.Last(), end: r.log.end, hist: r.log.hist.clone()},
+	}}
+	for _, v := range r.Config().Voters {
+		if v != r.id {
+			r.send(Message{Type: MsgPromise, To: v, End: r.log.end, LastEpoch: r.log.hist.Last()})
+		}
+	}
+	r.maybeDecide()
+}
+
+func stepCandidate(r *Replica, m Message) {
+	switch m.Type {
+	case MsgPromiseResp:
+		r.handlePromiseResp(m)
+	case MsgFetchResp:
+		r.handleFetchResp(m)
+	}
+}
+
+func (r *Replica) handlePromiseResp(m Message) {
+	switch {
+	case !m.Granted && m.Epoch > r.epoch:
+		r.abortCandidacy()
+	case m.Granted && m.Epoch == r.epoch && r.Config().IsVoter(m.From):
+		r.cand.promises[m.From] = promiseFrom{id: m.From, unclean: m.Learner, lastEpoch: m.LastEpoch, end: m.End, hist: m.History}
+		r.maybeDecide()
+	}
+}
+
+// maybeDecide: with promises from a majority of clean voters, catch up from the most advanced
+// of them (by last epoch, then end), or lead at once when that is this replica. Unclean promises
+// do not count toward the majority: their logs may lack entries they acknowledged. When every
+// voter promised and still no clean majority exists (a crash of most replicas under fsync
+// interval or never), the most advanced of all leads: nothing any replica still holds is lost.
+func (r *Replica) maybeDecide() {
+	c := r.cand
+	voters := r.Config().Voters
+	clean := 0
+	for _, p := range c.promises {
+		if !p.unclean {
+			clean++
+		}
+	}
+	onlyClean := clean >= majority(len(voters))
+	if c.decided || !onlyClean && len(c.promises) < len(voters) {
+		return
+	}
+	c.decided = true
+	var best promiseFrom
+	found := false
+	for _, v := range voters { // config order: ties go to the earlier voter
+		p, ok := c.promises[v]
+		if ok && (!onlyClean || !p.unclean) && (!found || more(p.lastEpoch, p.end, best.lastEpoch, best.end)) {
+			best, found = p, true
+		}
+	}
+	if best.id == r.id {
+		r.becomeLeader()
+		return
+	}
+	if d := Divergence(r.log.hist, r.log.end, best.hist, best.end); d < r.log.end {
+		r.truncate(d)
+	}
+	c.source, c.target = best.id, best.end
+	r.send(Message{Type: MsgFetch, To: best.id, Index: r.log.end})
+}
+
+// handleFetchResp appends the source's batches and asks for more until it has the source's end.
+func (r *Replica) handleFetchResp(m Message) {
+	c := r.cand
+	if !c.decided || m.From != c.source || m.Epoch != r.epoch || m.Index != r.log.end {
+		return
+	}
+	spans, err := splitBatches(m.Data, m.Index)
+	if err != nil || len(spans) == 0 && r.log.end < c.target {
+		r.abortCandidacy()
+		return
+	}
+	for _, s := range spans {
+		r.writeBatch(s)
+	}
+	if r.log.end >= c.target {
+		r.becomeLeader()
+		return
+	}
+	r.send(Message{Type: MsgFetch, To: c.source, Index: r.log.end})
+}
+
+func tickCandidate(r *Replica) {
+	r.electionElapsed++
+	if r.electionElapsed >= r.opts.ElectionTicks {
+		r.abortCandidacy()
+	}
+}
+
+// abortCandidacy gives up this epoch; the replica waits one more election timeout before it
+// tries again, so two candidates do not keep deposing each other.
+func (r *Replica) abortCandidacy() {
+	r.becomeFollower(r.epoch, "")
+	r.leaderlessElapsed = -r.opts.ElectionTicks
+}
+
+// becomeLeader writes the epoch-start entry and starts replicating from the end before it.
+func (r *Replica) becomeLeader() {
+	r.becomeFollower(r.epoch, r.id)
+	r.role, r.step, r.tick = RoleLeader, stepLeader, tickLeader
+	r.unclean = false // its log is the partition's log from now on
+	r.epochStart = r.log.end
+	r.appendControl(batch.ControlEpochStart, []byte(r.id))
+	r.prs = make(map[NodeID]*progress)
+	r.syncProgress()
+	r.broadcastAppend()
+	r.maybeCommit()
+}

@@ -1,0 +1,176 @@
+package replication
+
+import "fmt"
+
+// receiveAppend handles MsgAppend in every role: a stale epoch is refused, a newer one is
+// followed (and promised), and two leaders in one epoch are a broken invariant.
+func (r *Replica) receiveAppend(m Message) {
+	switch {
+	case m.Epoch < r.epoch:
+		r.send(Message{Type: MsgAppendResp, To: m.From, Index: m.Index, Reject: true, End: r.log.end, History: r.log.hist.clone()})
+		return
+	case m.Epoch > r.epoch:
+		r.promise(m.Epoch, m.From)
+		r.becomeFollower(m.Epoch, m.From)
+	case r.role == RoleLeader:
+		panic(fmt.Sprintf("replication: %s leads epoch %d and got an append from %s in the same epoch", r.id, m.Epoch, m.From))
+	case r.leader == "": // a candidate that lost this epoch, or a promiser meeting the winner
+
+		r.becomeFollower(m.Epoch, m.From)
+	case r.leader != m.From:
+		panic(fmt.Sprintf("replication: %s follows %s in epoch %d and got an append from %s", r.id, r.leader, m.Epoch, m.From))
+	}
+	r.handleAppend(m)
+}
+
+// handleAppend checks an append from the current leader against the log, appends what is new
+// (truncating a divergent suffix first) and answers.
+func (r *Replica) handleAppend(m Message) {
+	r.electionElapsed, r.leaderlessElapsed = 0, 0
+	r.leaderCommit = max(r.leaderCommit, m.Commit)
+	if m.Index > r.log.end || (m.Index > r.log.start && r.log.hist.EpochAt(m.Index-1) != m.PrevEpoch) {
+		r.send(Message{Type: MsgAppendResp, To: m.From, Index: m.Index, Reject: true, End: r.log.end, History: r.log.hist.clone()})
+		return
+	}
+	spans, err := splitBatches(m.Data, m.Index)
+	if err != nil {
+		// The leader's own stored bytes do not split: refuse them whole; it will resend.
+		r.send(Message{Type: MsgAppendResp, To: m.From, Index: m.Index, Reject: true, End: r.log.end, History: r.log.hist.clone()})
+		return
+	}
+	verified := m.Index
+	for _, s := range spans {
+		verified = s.end
+		if s.end <= r.log.start {
+			continue
+		}
+		if s.base < r.log.end {
+			if r.log.hist.EpochAt(s.base) == s.epoch {
+				continue // the same epoch at the same offset is the same batch
+			}
+			r.truncate(s.base)
+		}
+		r.writeBatch(s)
+	}
+	r.verified = verified
+	r.commit = max(r.commit, min(m.Commit, verified))
+	r.maybeClean()
+	durable := min(r.log.durable, verified)
+	r.reported = durable
+	r.send(Message{Type: MsgAppendResp, To: m.From, Index: m.Index, Match: verified, Durable: durable, Learner: r.unclean})
+}
+
+// reportDurable tells the leader that more of the verified prefix became durable.
+func (r *Replica) reportDurable() {
+	r.maybeClean()
+	durable := min(r.log.durable, r.verified)
+	if r.leader == "" || r.leader == r.id || durable <= r.reported {
+		return
+	}
+	r.reported = durable
+	r.send(Message{Type: MsgAppendResp, To: r.leader, Index: r.verified, Match: r.verified, Durable: durable, Learner: r.unclean})
+}
+
+// maybeClean ends an unclean replica's catch-up once it durably holds its leader's epoch-start
+// entry, and so everything the leader held when its epoch began: every committed entry.
+func (r *Replica) maybeClean() {
+	if !r.unclean || r.leader == "" {
+		return
+	}
+	if start, ok := r.log.hist.StartOf(r.epoch); ok && min(r.log.durable, r.verified) > start {
+		r.unclean = false
+	}
+}
+
+func stepFollower(r *Replica, m Message) {
+	// Answers to a candidacy or a leadership this replica no longer has: nothing to do.
+	_ = m
+}
+
+func tickFollower(r *Replica) {
+	r.electionElapsed++
+	if r.leaderFailed() {
+		r.leaderlessElapsed++
+	} else {
+		r.leaderlessElapsed = 0
+	}
+	r.maybeCampaign()
+}
+
+// leaderFailed: the leader is unknown or dead in the membership view or silent for an election
+// timeout. A replica that has never seen a leader waits one election timeout first, so that a
+// restarted replica does not depose a healthy leader it has not heard from yet; a brand-new
+// partition (nothing promised, empty log) does not.
+func (r *Replica) leaderFailed() bool {
+	switch {
+	case r.leader == "" && r.epoch == 0 && r.log.end == 0:
+		return true
+	case r.leader == "":
+		return r.electionElapsed >= r.opts.ElectionTicks
+	}
+	return !r.isAlive(r.leader) || r.electionElapsed >= r.opts.ElectionTicks
+}
+
+// maybeCampaign starts a candidacy when the leader failed and this replica's turn came: the
+// first live voter (other than the failed leader) in config order at once, the next one after
+// one election timeout more, and so on.
+func (r *Replica) maybeCampaign() {
+	if !r.Config().IsVoter(r.id) || !r.leaderFailed() {
+		return
+	}
+	rank := 0
+	for _, v := range r.Config().Voters {
+		if v == r.id {
+			break
+		}
+		if v != r.leader && r.isAlive(v) {
+			rank++
+		}
+	}
+	if r.leaderlessElapsed >= rank*r.opts.ElectionTicks {
+		r.campaign()
+	}
+}
+
+// leaseHeld: this replica hears from a live leader other than the asking candidate, so it
+// refuses promises (a candidate with a wrong view must not depose a healthy leader).
+func (r *Replica) leaseHeld(candidate NodeID) bool {
+	switch r.role {
+	case RoleLeader:
+		return true
+	case RoleFollower:
+		return r.leader != "" && r.leader != candidate && r.isAlive(r.leader) && r.electionElapsed < r.opts.ElectionTicks
+	}
+	return false
+}
+
+// handlePromise answers a candidate in every role. An unclean replica promises too (so that it
+// refuses older epochs from then on) but says so: its log may lack entries it acknowledged.
+func (r *Replica) handlePromise(m Message) {
+	grant := r.Config().IsVoter(r.id) &&
+		(m.Epoch > r.epoch || (m.Epoch == r.epoch && r.promisedTo == m.From)) &&
+		!r.leaseHeld(m.From)
+	resp := Message{Type: MsgPromiseResp, To: m.From, Epoch: r.epoch, Granted: grant, End: r.log.end,
+		LastEpoch: r.log.hist.Last(), History: r.log.hist.clone(), Learner: r.unclean}
+	if grant {
+		r.promise(m.Epoch, m.From)
+		r.becomeFollower(m.Epoch, "")
+		resp.Epoch = m.Epoch
+	}
+	r.send(resp)
+}
+
+// handleFetch serves a candidate this replica promised: its log from m.Index.
+func (r *Replica) handleFetch(m Message) {
+	if m.Epoch != r.epoch || r.promisedTo != m.From || r.leader != "" || m.Index > r.log.stable {
+		return
+	}
+	var data []byte
+	if m.Index < r.log.stable {
+		var err error
+		if data, err = r.opts.Log.Read(m.Index, r.opts.MaxAppendBytes); err != nil {
+			return
+		}
+	}
+	r.send(Message{Type: MsgFetchResp, To: m.From, Index: m.Index, Data: data, End: r.log.stable})
+}

@@ -1,0 +1,282 @@
+package replication
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/shoalmq/shoal/protocol/batch"
+)
+
+// progress is the leader's view of one other member of the replica set.
+type progress struct {
+	// match: end of the prefix known to equal the leader's log; durable: how much of it the
+	// member holds durably. Invariant: durable <= match <= next.
+	match, durable, next Offset
+	// probing: one append at a time until the member answers (after a rejection or a silence);
+	// otherwise appends are pipelined up to MaxInflight.
+	probing bool
+	// inflight: ends of appends sent and not yet answered, ascending.
+	inflight []Offset
+	// learner: the member said it is an unclean learner.
+	learner bool
+	// active: heard from since the last quorum check; acked: since the last heartbeat.
+	active, acked bool
+}
+
+// Appended tells the leader that the shell appended its own batches (client data, tombstones)
+// in the leader's epoch up to end.
+func (r *Replica) Appended(end Offset) {
+	if r.role != RoleLeader || end < r.log.end {
+		panic(fmt.Sprintf("replication: %s (%s) told of an append up to %d, log end %d", r.id, r.role, end, r.log.end))
+	}
+	r.log.end, r.log.stable = end, end
+	r.broadcastAppend()
+}
+
+// IsLeader reports whether the replica leads and may take writes.
+func (r *Replica) IsLeader() bool { return r.role == RoleLeader }
+
+func stepLeader(r *Replica, m Message) {
+	if m.Type == MsgAppendResp {
+		r.handleAppendResp(m)
+	}
+}
+
+func (r *Replica) handleAppendResp(m Message) {
+	pr := r.prs[m.From]
+	switch {
+	case m.Epoch > r.epoch:
+		r.becomeFollower(r.epoch, "") // a newer epoch exists: step down and let it lead
+		return
+	case pr == nil || m.Epoch < r.epoch:
+		return
+	}
+	pr.active, pr.acked = true, true
+	if m.Reject {
+		if m.Index < pr.match {
+			return // a late answer to an append the member has since matched
+		}
+		// The member's log may be shorter than it once acknowledged (an unclean restart lost
+		// its tail): its match and durable end go back with it.
+		pr.next = Divergence(r.log.hist, r.log.end, m.History, m.End)
+		pr.match, pr.durable = min(pr.match, pr.next), min(pr.durable, pr.next)
+		pr.probing, pr.inflight = true, nil
+		r.sendAppend(m.From, pr)
+		return
+	}
+	pr.match = max(pr.match, m.Match)
+	pr.durable = max(pr.durable, min(m.Durable, pr.match))
+	pr.learner = m.Learner
+	for len(pr.inflight) > 0 && pr.inflight[0] <= m.Match {
+		pr.inflight = pr.inflight[1:]
+	}
+	if pr.probing {
+		pr.probing, pr.inflight, pr.next = false, nil, max(pr.match, m.Match)
+	}
+	r.maybeCommit()
+	r.sendAppend(m.From, pr)
+}
+
+// sendAppend sends the member what it lacks, if its window allows.
+func (r *Replica) sendAppend(to NodeID, pr *progress) {
+	if pr.next >= r.log.stable || len(pr.inflight) >= r.opts.MaxInflight || (pr.probing && len(pr.inflight) > 0) {
+		return
+	}
+	data, err := r.opts.Log.Read(pr.next, r.opts.MaxAppendBytes)
+	if err != nil {
+		return // the member is below the log start, or the log failed: heartbeats continue
+	}
+	spans, err := splitBatches(data, pr.next)
+	if err != nil || len(spans) == 0 {
+		panic(fmt.Sprintf("replication: %s read its own log at %d: %d bytes, %v", r.id, pr.next, len(data), err))
+	}
+	end := spans[len(spans)-1].end
+	r.send(Message{Type: MsgAppend, To: to, Index: pr.next, PrevEpoch: r.prevEpoch(pr.next), Data: data, Commit: r.commit})
+	pr.inflight = append(pr.inflight, end)
+	pr.next = end
+}
+
+func (r *Replica) prevEpoch(index Offset) Epoch {
+	if index == 0 {
+		return 0
+	}
+	return r.log.hist.EpochAt(index - 1)
+}
+
+func (r *Replica) broadcastAppend() {
+	for _, id := range r.Config().Members() {
+		if pr := r.prs[id]; pr != nil {
+			r.sendAppend(id, pr)
+		}
+	}
+}
+
+// heartbeat carries the commit point. A member that answered nothing since the last heartbeat
+// while appends were in flight may have lost them: it is probed at its next offset with an
+// empty append, which it accepts, or rejects with its end and history.
+func (r *Replica) heartbeat(to NodeID, pr *progress) {
+	if !pr.acked && len(pr.inflight) > 0 {
+		pr.probing, pr.inflight = true, nil
+	}
+	pr.acked = false
+	switch {
+	case pr.probing && len(pr.inflight) == 0:
+		r.send(Message{Type: MsgAppend, To: to, Index: pr.next, PrevEpoch: r.prevEpoch(pr.next), Commit: r.commit})
+		pr.inflight = append(pr.inflight, pr.next)
+	case len(pr.inflight) == 0 && pr.next < r.log.stable:
+		r.sendAppend(to, pr)
+	default:
+		r.send(Message{Type: MsgAppend, To: to, Index: pr.match, PrevEpoch: r.prevEpoch(pr.match), Commit: r.commit})
+	}
+}
+
+func tickLeader(r *Replica) {
+	r.heartbeatElapsed++
+	if r.heartbeatElapsed >= r.opts.HeartbeatTicks {
+		r.heartbeatElapsed = 0
+		for _, id := range r.Config().Members() {
+			if pr := r.prs[id]; pr != nil {
+				r.heartbeat(id, pr)
+			}
+		}
+	}
+	r.quorumElapsed++
+	if r.quorumElapsed >= r.opts.ElectionTicks {
+		r.quorumElapsed = 0
+		if !r.quorumActive() {
+			r.becomeFollower(r.epoch, "") // cut off from a majority: let the others promote
+			return
+		}
+	}
+	r.maybeReconfigure()
+}
+
+// quorumActive reports whether a majority of voters (this one included) was heard from since the
+// last check, and resets the marks.
+func (r *Replica) quorumActive() bool {
+	voters := r.Config().Voters
+	n := 0
+	for _, v := range voters {
+		if v == r.id {
+			n++
+		} else if pr := r.prs[v]; pr != nil && pr.active {
+			n++
+		}
+	}
+	for _, pr := range r.prs {
+		pr.active = false
+	}
+	return n >= majority(len(voters))
+}
+
+// maybeCommit moves the commit point to the largest end a majority of voters holds durably, if
+// that lies past this leader's epoch-start entry. Unclean learners count as holding nothing.
+func (r *Replica) maybeCommit() {
+	voters := r.Config().Voters
+	durables := make([]Offset, 0, len(voters))
+	for _, v := range voters {
+		switch pr := r.prs[v]; {
+		case v == r.id:
+			durables = append(durables, r.log.durable)
+		case pr != nil && !pr.learner:
+			durables = append(durables, pr.durable)
+		default:
+			durables = append(durables, 0)
+		}
+	}
+	slices.SortFunc(durables, func(a, b Offset) int { return cmp.Compare(b, a) })
+	q := majority(len(voters))
+	if len(durables) < q {
+		return
+	}
+	if c := durables[q-1]; c > r.epochStart && c > r.commit {
+		r.commit = c
+	}
+}
+
+// syncProgress keeps one progress per other member of the replica set.
+func (r *Replica) syncProgress() {
+	members := r.Config().Members()
+	for _, id := range members {
+		if id != r.id && r.prs[id] == nil {
+			r.prs[id] = &progress{next: r.epochStart, probing: true, active: true, acked: true}
+		}
+	}
+	for id := range r.prs {
+		if !slices.Contains(members, id) {
+			delete(r.prs, id)
+		}
+	}
+}
+
+// SetDesired gives a leader the replica set placement wants, in ring order. The leader moves
+// toward it one config entry at a time: add a missing member as a learner, promote a learner
+// that holds the commit point, then remove voters and learners placement no longer wants (never
+// itself, never below the desired size).
+func (r *Replica) SetDesired(ids []NodeID) {
+	r.desired = slices.Clone(ids)
+	if r.role == RoleLeader {
+		r.maybeReconfigure()
+	}
+}
+
+// maybeReconfigure proposes the next config entry toward the desired set, once the epoch-start
+// entry and every earlier config entry committed.
+func (r *Replica) maybeReconfigure() {
+	if r.role != RoleLeader || len(r.desired) == 0 || r.commit <= r.epochStart {
+		return
+	}
+	if n := len(r.configs); n > 0 && r.configs[n-1].Offset >= r.commit {
+		return
+	}
+	if next, ok := r.nextConfig(); ok {
+		r.appendControl(batch.ControlConfig, EncodeConfig(next))
+		r.syncProgress()
+		r.broadcastAppend()
+	}
+}
+
+func (r *Replica) nextConfig() (Config, bool) {
+	cur := r.Config()
+	for _, d := range r.desired {
+		if !cur.Has(d) {
+			return Config{Voters: cur.Voters, Learners: append(slices.Clone(cur.Learners), d)}, true
+		}
+	}
+	for _, l := range cur.Learners {
+		if pr := r.prs[l]; slices.Contains(r.desired, l) && pr != nil && !pr.learner && pr.durable >= r.commit {
+			voters := r.inDesiredOrder(append(slices.Clone(cur.Voters), l))
+			return Config{Voters: voters, Learners: without(cur.Learners, l)}, true
+		}
+	}
+	for _, l := range cur.Learners {
+		if !slices.Contains(r.desired, l) {
+			return Config{Voters: cur.Voters, Learners: without(cur.Learners, l)}, true
+		}
+	}
+	if len(cur.Voters) > len(r.desired) {
+		for _, v := range cur.Voters {
+			if v != r.id && !slices.Contains(r.desired, v) {
+				return Config{Voters: without(cur.Voters, v), Learners: cur.Learners}, true
+			}
+		}
+	}
+	return Config{}, false
+}
+
+// inDesiredOrder sorts ids by their place in the desired set; others keep their order, last.
+func (r *Replica) inDesiredOrder(ids []NodeID) []NodeID {
+	rank := func(id NodeID) int {
+		if i := slices.Index(r.desired, id); i >= 0 {
+			return i
+		}
+		return len(r.desired)
+	}
+	slices.SortStableFunc(ids, func(a, b NodeID) int { return rank(a) - rank(b) })
+	return ids
+}
+
+func without(ids []NodeID, id NodeID) []NodeID {
+	return slices.DeleteFunc(slices.Clone(ids), func(x NodeID) bool { return x == id })
+}

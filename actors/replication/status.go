@@ -1,0 +1,56 @@
+package replication
+
+import "slices"
+
+// Status is a snapshot of a replica for metadata, metrics and tests.
+type Status struct {
+	ID       NodeID
+	Role     Role
+	Epoch    Epoch
+	Leader   NodeID
+	Commit   Offset
+	LogEnd   Offset
+	Durable  Offset
+	Config   Config
+	Unclean  bool
+	Progress map[NodeID]PeerStatus // leader only
+}
+
+// PeerStatus is the leader's view of one other member.
+type PeerStatus struct {
+	Match, Durable Offset
+	Learner        bool
+}
+
+// InSync returns the members (the leader included) that hold the log up to the commit point
+// durably, in config order.
+func (s Status) InSync() []NodeID {
+	if s.Role != RoleLeader {
+		return nil
+	}
+	var out []NodeID
+	for _, id := range s.Config.Members() {
+		if id == s.ID {
+			out = append(out, id)
+		} else if p, ok := s.Progress[id]; ok && !p.Learner && p.Durable >= s.Commit {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// Status returns a snapshot.
+func (r *Replica) Status() Status {
+	s := Status{ID: r.id, Role: r.role, Epoch: r.epoch, Leader: r.leader, Commit: r.commit,
+		LogEnd: r.log.end, Durable: r.log.durable, Config: r.Config().clone(), Unclean: r.unclean}
+	if r.role == RoleLeader {
+		s.Progress = make(map[NodeID]PeerStatus, len(r.prs))
+		for id, pr := range r.prs {
+			s.Progress[id] = PeerStatus{Match: pr.match, Durable: pr.durable, Learner: pr.learner}
+		}
+	}
+	return s
+}
+
+// History returns the epoch history of the log as the core sees it.
+func (r *Replica) History() History { return slices.Clone(r.log.hist) }
