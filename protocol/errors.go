@@ -30,6 +30,11 @@ const (
 	CodeShuttingDown       ErrorCode = 15
 	CodeUnknownPartition   ErrorCode = 16
 	CodeIDZero             ErrorCode = 17
+	// CodeUnavailable: the partition has no leader right now, or fewer live replicas than it
+	// needs (for example during a failover); retry after a metadata refresh.
+	CodeUnavailable ErrorCode = 18
+
+	codeLast = CodeUnavailable
 )
 
 // Sentinels, one per code. Layers below map their own errors to these at the edge (the server),
@@ -53,6 +58,7 @@ var (
 	ErrInvalidArgument  = errors.New("invalid argument")
 	ErrShuttingDown     = errors.New("server shutting down")
 	ErrUnknownPartition = errors.New("unknown partition")
+	ErrUnavailable      = errors.New("partition unavailable")
 )
 
 var codeErrors = map[ErrorCode]error{
@@ -61,13 +67,14 @@ var codeErrors = map[ErrorCode]error{
 	CodeBusy: ErrBusy, CodeTooLarge: ErrTooLarge, CodeOutOfRange: ErrOutOfRange,
 	CodeStaleEpoch: ErrStaleEpoch, CodeIDNotIncreasing: ErrIDNotIncreasing, CodeCorruptBatch: ErrCorruptBatch,
 	CodeTimeout: ErrTimeout, CodeInvalidArgument: ErrInvalidArgument, CodeShuttingDown: ErrShuttingDown,
-	CodeUnknownPartition: ErrUnknownPartition, CodeIDZero: ErrIDZero,
+	CodeUnknownPartition: ErrUnknownPartition, CodeIDZero: ErrIDZero, CodeUnavailable: ErrUnavailable,
 }
 
 // Retriable reports whether a client should retry a request that failed with code (after a
 // metadata refresh for CodeNotLeader, after a backoff for CodeBusy).
 func (c ErrorCode) Retriable() bool {
-	return c == CodeNotLeader || c == CodeBusy || c == CodeTimeout || c == CodeShuttingDown || c == CodeStaleEpoch
+	return c == CodeNotLeader || c == CodeBusy || c == CodeTimeout || c == CodeShuttingDown || c == CodeStaleEpoch ||
+		c == CodeUnavailable
 }
 
 // ErrorBody is the body of a frame with FlagError, and the per-partition error of responses
@@ -83,7 +90,7 @@ func CodeOf(err error) ErrorCode {
 	if err == nil {
 		return CodeOK
 	}
-	for code := CodeUnknown; code <= CodeIDZero; code++ {
+	for code := CodeUnknown; code <= codeLast; code++ {
 		if sentinel, ok := codeErrors[code]; ok && errors.Is(err, sentinel) {
 			return code
 		}

@@ -35,14 +35,19 @@ const (
 	TypeFetch       MessageType = 7
 	TypeListOffsets MessageType = 8
 	TypeTrim        MessageType = 9
+	// TypeReplicate carries replication messages between the nodes of a cluster.
+	TypeReplicate MessageType = 10
+	// TypeClusterStatus asks a node for members and partition health.
+	TypeClusterStatus MessageType = 11
 
-	typeLast = TypeTrim
+	typeLast = TypeClusterStatus
 )
 
 var typeNames = [...]string{
 	TypeHandshake: "handshake", TypeMetadata: "metadata", TypeCreateTopic: "create-topic",
 	TypeDeleteTopic: "delete-topic", TypeListTopics: "list-topics", TypeProduce: "produce",
 	TypeFetch: "fetch", TypeListOffsets: "list-offsets", TypeTrim: "trim",
+	TypeReplicate: "replicate", TypeClusterStatus: "cluster-status",
 }
 
 // String returns the type's name, for logs and metrics.

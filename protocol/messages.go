@@ -94,6 +94,8 @@ type TopicMetadata struct {
 }
 
 // PartitionMetadata describes one partition: who leads it, in which epoch, and its offsets.
+// Leader is "" when the partition has none right now (a failover is under way); Epoch is 0
+// when the answering node does not host the partition and only guessed the leader.
 type PartitionMetadata struct {
 	Partition int32    `msgpack:"partition"`
 	Leader    string   `msgpack:"leader"`
@@ -101,6 +103,10 @@ type PartitionMetadata struct {
 	Epoch     uint64   `msgpack:"epoch"`
 	LogStart  uint64   `msgpack:"log_start"`
 	LogEnd    uint64   `msgpack:"log_end"`
+	// InSync lists the replicas that hold the log up to the commit point (the leader knows).
+	InSync []string `msgpack:"in_sync,omitempty"`
+	// HighWatermark is the commit point: consumers read below it.
+	HighWatermark uint64 `msgpack:"high_watermark,omitempty"`
 }
 
 // CreateTopicRequest creates a topic; zero settings take the server's defaults.
@@ -234,6 +240,78 @@ type TrimRequest struct {
 // TrimResponse says how many records went.
 type TrimResponse struct {
 	Removed uint64 `msgpack:"removed"`
+}
+
+// ReplicateRequest carries replication messages from one node to another, for any partitions
+// (the sender batches what queued up while its previous request was in flight). The answer is
+// Empty: replication messages are one-way, and the receiver hands them to the partitions in
+// the order they arrived.
+type ReplicateRequest struct {
+	From     string           `msgpack:"from"`
+	Messages []ReplicaMessage `msgpack:"messages"`
+}
+
+// ReplicaMessage is one message of the replication protocol (actors/replication.Message) for
+// one partition.
+type ReplicaMessage struct {
+	Topic     string       `msgpack:"topic"`
+	Partition int32        `msgpack:"partition"`
+	Type      uint8        `msgpack:"t"`
+	From      string       `msgpack:"f"`
+	To        string       `msgpack:"to"`
+	Epoch     uint64       `msgpack:"e"`
+	Index     uint64       `msgpack:"i,omitempty"`
+	PrevEpoch uint64       `msgpack:"pe,omitempty"`
+	Data      []byte       `msgpack:"d,omitempty"`
+	Commit    uint64       `msgpack:"c,omitempty"`
+	Reject    bool         `msgpack:"r,omitempty"`
+	Match     uint64       `msgpack:"m,omitempty"`
+	Durable   uint64       `msgpack:"du,omitempty"`
+	End       uint64       `msgpack:"en,omitempty"`
+	LastEpoch uint64       `msgpack:"le,omitempty"`
+	History   []EpochStart `msgpack:"h,omitempty"`
+	Granted   bool         `msgpack:"g,omitempty"`
+	Learner   bool         `msgpack:"l,omitempty"`
+}
+
+// EpochStart is one entry of a log's epoch history.
+type EpochStart struct {
+	Epoch uint64 `msgpack:"e"`
+	Start uint64 `msgpack:"s"`
+}
+
+// ClusterStatusResponse is what `shoal cluster status` shows; its JSON form is a contract.
+type ClusterStatusResponse struct {
+	ClusterID  string          `msgpack:"cluster_id" json:"cluster_id,omitempty"`
+	Members    []MemberStatus  `msgpack:"members" json:"members"`
+	Partitions PartitionCounts `msgpack:"partitions" json:"partitions"`
+	Moves      MoveCounts      `msgpack:"moves" json:"moves"`
+	// Problems names each leaderless or under-replicated partition, one line each.
+	Problems []string `msgpack:"problems,omitempty" json:"problems,omitempty"`
+}
+
+// MemberStatus is one member of the cluster as the answering node sees it.
+type MemberStatus struct {
+	ID         string `msgpack:"id" json:"id"`
+	State      string `msgpack:"state" json:"state"` // alive, suspect, dead, left
+	BrokerAddr string `msgpack:"broker_addr" json:"broker_addr"`
+	GossipAddr string `msgpack:"gossip_addr,omitempty" json:"gossip_addr,omitempty"`
+	HTTPAddr   string `msgpack:"http_addr,omitempty" json:"http_addr,omitempty"`
+	Replicas   int    `msgpack:"replicas" json:"replicas"`
+	Leaders    int    `msgpack:"leaders" json:"leaders"`
+}
+
+// PartitionCounts counts partitions by health.
+type PartitionCounts struct {
+	Total           int `msgpack:"total" json:"total"`
+	Leaderless      int `msgpack:"leaderless" json:"leaderless"`
+	UnderReplicated int `msgpack:"under_replicated" json:"under_replicated"`
+}
+
+// MoveCounts counts replica moves (rebalancing).
+type MoveCounts struct {
+	InProgress int `msgpack:"in_progress" json:"in_progress"`
+	Queued     int `msgpack:"queued" json:"queued"`
 }
 
 // Marshal encodes a message body.
