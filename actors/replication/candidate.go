@@ -130,12 +130,19 @@ func (r *Replica) abortCandidacy() {
 }
 
 // becomeLeader writes the epoch-start entry and starts replicating from the end before it.
+// Two leaders need no such entry, because no older entry waits on it to commit: one whose log is
+// empty (a new partition: its first data batch is of its epoch) and one that is the only voter
+// (its durable log is committed). Offsets stay dense from 0 for new and standalone partitions.
 func (r *Replica) becomeLeader() {
 	r.becomeFollower(r.epoch, r.id)
 	r.role, r.step, r.tick = RoleLeader, stepLeader, tickLeader
 	r.unclean = false // its log is the partition's log from now on
 	r.epochStart = r.log.end
-	r.appendControl(batch.ControlEpochStart, []byte(r.id))
+	voters := r.Config().Voters
+	r.gated = r.log.end > 0 && !(len(voters) == 1 && voters[0] == r.id)
+	if r.gated {
+		r.appendControl(batch.ControlEpochStart, []byte(r.id))
+	}
 	r.prs = make(map[NodeID]*progress)
 	r.syncProgress()
 	r.broadcastAppend()

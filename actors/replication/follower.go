@@ -100,11 +100,16 @@ func tickFollower(r *Replica) {
 // leaderFailed: the leader is unknown or dead in the membership view or silent for an election
 // timeout. A replica that has never seen a leader waits one election timeout first, so that a
 // restarted replica does not depose a healthy leader it has not heard from yet; a brand-new
-// partition (nothing promised, empty log) does not.
+// partition (nothing promised, empty log) and a replica set of one do not.
 func (r *Replica) leaderFailed() bool {
 	switch {
 	case r.leader == "" && r.epoch == 0 && r.log.end == 0:
 		return true
+	case r.leader == "" && len(r.Config().Voters) == 1:
+		return true // the only voter: nobody else can lead
+	case r.leader == "" && r.promisedTo != "" && r.promisedTo != r.id:
+		// Promised to a candidate not heard from since: it failed if it is dead or silent.
+		return !r.isAlive(r.promisedTo) || r.electionElapsed >= r.opts.ElectionTicks
 	case r.leader == "":
 		return r.electionElapsed >= r.opts.ElectionTicks
 	}

@@ -93,7 +93,9 @@ func (n *network) run(d *datadriven.TestData) (string, error) {
 			n.nodes[id].r.SetAlive(ids(d, "set"))
 		}
 	case "propose":
-		err = n.propose(NodeID(strArg(d, "id")), intArg(d, "records", 1))
+		if perr := n.propose(NodeID(strArg(d, "id")), intArg(d, "records", 1)); perr != nil {
+			fmt.Fprintf(n.out, "error: %v\n", perr)
+		}
 	case "deliver":
 		err = n.deliver(strArg(d, "from"), strArg(d, "to"), strArg(d, "type"), d.HasArg("drop"))
 	case "stabilize":

@@ -30,6 +30,9 @@ func (r *Replica) Appended(end Offset) {
 	if r.role != RoleLeader || end < r.log.end {
 		panic(fmt.Sprintf("replication: %s (%s) told of an append up to %d, log end %d", r.id, r.role, end, r.log.end))
 	}
+	if r.log.hist.Last() < r.epoch {
+		r.log.hist = r.log.hist.withBatch(r.epoch, r.log.end) // the epoch's first entry
+	}
 	r.log.end, r.log.stable = end, end
 	r.broadcastAppend()
 }
@@ -171,7 +174,8 @@ func (r *Replica) quorumActive() bool {
 }
 
 // maybeCommit moves the commit point to the largest end a majority of voters holds durably, if
-// that lies past this leader's epoch-start entry. Unclean learners count as holding nothing.
+// that lies past this leader's epoch-start entry (when it wrote one). Unclean learners count as
+// holding nothing.
 func (r *Replica) maybeCommit() {
 	voters := r.Config().Voters
 	durables := make([]Offset, 0, len(voters))
@@ -190,7 +194,7 @@ func (r *Replica) maybeCommit() {
 	if len(durables) < q {
 		return
 	}
-	if c := durables[q-1]; c > r.epochStart && c > r.commit {
+	if c := durables[q-1]; c > r.commit && (!r.gated || c > r.epochStart) {
 		r.commit = c
 	}
 }
@@ -224,7 +228,7 @@ func (r *Replica) SetDesired(ids []NodeID) {
 // maybeReconfigure proposes the next config entry toward the desired set, once the epoch-start
 // entry and every earlier config entry committed.
 func (r *Replica) maybeReconfigure() {
-	if r.role != RoleLeader || len(r.desired) == 0 || r.commit <= r.epochStart {
+	if r.role != RoleLeader || len(r.desired) == 0 || r.gated && r.commit <= r.epochStart || r.commit == 0 {
 		return
 	}
 	if n := len(r.configs); n > 0 && r.configs[n-1].Offset >= r.commit {

@@ -18,7 +18,8 @@ const (
 type Options struct {
 	ID NodeID
 	// Configs are the config entries in the log, oldest first; Bootstrap is the replica set
-	// before the first of them (from placement, for a partition just created).
+	// before the first of them (from placement, for a partition just created). A replica in
+	// neither (a node the leader is adding) is a learner until a config entry names it.
 	Configs   []ConfigAt
 	Bootstrap Config
 	Log       LogReader
@@ -57,8 +58,6 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: ElectionTicks %d must exceed twice HeartbeatTicks %d", ErrBadOptions, o.ElectionTicks, o.HeartbeatTicks)
 	case o.DurableEnd > o.LogEnd || o.LogStart > o.LogEnd:
 		return fmt.Errorf("%w: log start %d, end %d, durable end %d", ErrBadOptions, o.LogStart, o.LogEnd, o.DurableEnd)
-	case len(o.Configs) == 0 && len(o.Bootstrap.Voters) == 0:
-		return fmt.Errorf("%w: no config entry and no bootstrap replica set", ErrBadOptions)
 	}
 	return nil
 }
@@ -113,7 +112,8 @@ type Replica struct {
 	verified, leaderCommit, reported Offset
 
 	prs        map[NodeID]*progress // leader: one per other member of the replica set
-	epochStart Offset               // leader: offset of its epoch-start entry
+	epochStart Offset               // leader: the log end when it began to lead
+	gated      bool                 // leader: it wrote an epoch-start entry at epochStart
 	desired    []NodeID             // leader: the replica set placement wants
 	cand       *candidacy
 

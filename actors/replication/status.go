@@ -54,3 +54,18 @@ func (r *Replica) Status() Status {
 
 // History returns the epoch history of the log as the core sees it.
 func (r *Replica) History() History { return slices.Clone(r.log.hist) }
+
+// Epoch returns the highest epoch promised: the epoch of the leader this replica follows or is.
+func (r *Replica) Epoch() Epoch { return r.epoch }
+
+// Leader returns the leader this replica knows of ("" for none).
+func (r *Replica) Leader() NodeID { return r.leader }
+
+// Role returns the replica's role.
+func (r *Replica) Role() Role { return r.role }
+
+// Unclean reports whether the replica is an unclean learner still catching up.
+func (r *Replica) Unclean() bool { return r.unclean }
+
+// Commit returns the commit point.
+func (r *Replica) Commit() Offset { return r.commit }
