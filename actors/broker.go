@@ -20,6 +20,8 @@ type Broker struct {
 	log    *slog.Logger
 	system *actor.ActorSystem
 	node   *node.Node
+	// cluster is the broker's cluster half; nil standalone.
+	cluster *clusterRuntime
 
 	stopOnce sync.Once
 	stopErr  error
@@ -37,14 +39,27 @@ func Start(cfg Config) (*Broker, error) {
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(system *actor.ActorSystem) *slog.Logger {
 		return logger.With("lib", "protoactor", "system", system.ID)
 	}))
-	n, err := node.Start(context.Background(), system, cfg.nodeConfig())
+	b := &Broker{cfg: cfg, log: logger, system: system}
+	nodeCfg := cfg.nodeConfig()
+	if cfg.Cluster != nil {
+		b.cluster = newClusterRuntime(*cfg.Cluster, cfg.NodeID, b)
+		nodeCfg.Cluster = b.cluster.nodeConfig(cfg.NodeID)
+	}
+	n, err := node.Start(context.Background(), system, nodeCfg)
 	if err != nil {
+		if b.cluster != nil {
+			b.cluster.closePeers()
+		}
 		system.Shutdown()
 		return nil, err
 	}
+	b.node = n
+	if b.cluster != nil {
+		b.cluster.start(n)
+	}
 	logger.Info("broker started", "node_id", cfg.NodeID, "data_dir", cfg.DataDir, "fsync", cfg.Fsync.String(),
-		"topics", len(n.Topics()), "auto_create_topics", cfg.AutoCreateTopics)
-	return &Broker{cfg: cfg, log: logger, system: system, node: n}, nil
+		"topics", len(n.Topics()), "auto_create_topics", cfg.AutoCreateTopics, "clustered", cfg.Cluster != nil)
+	return b, nil
 }
 
 // Stop stops every partition (each makes what it appended durable and closes its log), the
@@ -52,7 +67,13 @@ func Start(cfg Config) (*Broker, error) {
 // stop accepting requests and let in-flight ones finish before calling Stop. Stop is idempotent.
 func (b *Broker) Stop(ctx context.Context) error {
 	b.stopOnce.Do(func() {
+		if b.cluster != nil {
+			b.cluster.close()
+		}
 		b.stopErr = b.node.Stop(ctx)
+		if b.cluster != nil {
+			b.cluster.closePeers()
+		}
 		b.system.Shutdown()
 		if b.stopErr != nil {
 			b.log.Error("broker stopped with errors", "err", b.stopErr)
@@ -92,6 +113,15 @@ func (b *Broker) Handle(ctx context.Context, t protocol.MessageType, body []byte
 // order it sent them; the returned function waits for the answers. Other requests are served
 // entirely by the returned function. body must stay valid until that function returns.
 func (b *Broker) Admit(ctx context.Context, t protocol.MessageType, body []byte) func(context.Context) (any, error) {
+	if t == protocol.TypeReplicate {
+		err := b.replicate(body)
+		return func(context.Context) (any, error) {
+			if err != nil {
+				return nil, wireError(err)
+			}
+			return &protocol.Empty{}, nil
+		}
+	}
 	if t != protocol.TypeProduce {
 		return func(ctx context.Context) (any, error) { return b.Handle(ctx, t, body) }
 	}
@@ -126,6 +156,13 @@ func (b *Broker) handle(ctx context.Context, t protocol.MessageType, body []byte
 		return decodeAndServe(ctx, body, b.listOffsets)
 	case protocol.TypeTrim:
 		return decodeAndServe(ctx, body, b.trim)
+	case protocol.TypeClusterStatus:
+		return decodeAndServe(ctx, body, b.clusterStatus)
+	case protocol.TypeReplicate:
+		if err := b.replicate(body); err != nil {
+			return nil, err
+		}
+		return &protocol.Empty{}, nil
 	}
 	return nil, protocol.Errorf(protocol.ErrMalformed, "message type %v is not a request the broker serves", t)
 }

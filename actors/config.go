@@ -46,6 +46,9 @@ type Config struct {
 	// RetentionCheckInterval is how often retention runs (0: node.DefaultRetentionCheckInterval).
 	RetentionCheckInterval time.Duration
 
+	// Cluster makes the node a member of a cluster; nil runs it standalone.
+	Cluster *ClusterConfig
+
 	// Logger receives the broker's and protoactor's logs; nil means slog.Default().
 	Logger *slog.Logger
 	// FS is the file system; nil means the real one. Dispatcher runs the actors; nil means
@@ -76,6 +79,7 @@ func (c Config) Validate() error {
 	if c.RetentionMs < 0 || c.RetentionBytes < 0 {
 		bad("actors: negative retention (%d ms, %d bytes)", c.RetentionMs, c.RetentionBytes)
 	}
+	errs = append(errs, c.Cluster.validate(c.NodeID))
 	errs = append(errs, c.nodeConfig().Validate())
 	return errors.Join(errs...)
 }
@@ -90,6 +94,7 @@ func (c Config) logger() *slog.Logger {
 // nodeConfig is the node supervisor's part of the config.
 func (c Config) nodeConfig() node.Config {
 	return node.Config{
+		NodeID:  c.NodeID,
 		DataDir: c.DataDir,
 		FS:      c.FS,
 		Storage: storage.Config{

@@ -40,7 +40,7 @@ func (b *Broker) fetch(ctx context.Context, req *protocol.FetchRequest) (*protoc
 	}
 	targets := make([]fetchTarget, len(req.Partitions))
 	for i, fp := range req.Partitions {
-		targets[i].p, targets[i].err = partitionOf(t, fp.Partition)
+		targets[i].p, targets[i].err = b.partitionOf(t, fp.Partition)
 		if targets[i].err == nil {
 			targets[i].from, targets[i].err = targets[i].p.Resolve(fp.From)
 		}
@@ -129,7 +129,7 @@ func (b *Broker) listOffsets(_ context.Context, req *protocol.ListOffsetsRequest
 	for i, id := range req.Partitions {
 		r := &resp.Results[i]
 		r.Partition = id
-		p, err := partitionOf(t, id)
+		p, err := b.partitionOf(t, id)
 		if err == nil {
 			r.Offset, err = resolveOffset(p, req.At)
 		}

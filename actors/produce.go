@@ -34,7 +34,7 @@ func (b *Broker) submitProduce(ctx context.Context, req *protocol.ProduceRequest
 	if err := node.ValidateTopicName(req.Topic); err != nil {
 		return nil, err
 	}
-	t, err := b.node.EnsureTopic(ctx, req.Topic)
+	t, err := b.ensureTopic(ctx, req.Topic)
 	if err != nil {
 		return nil, err
 	}
@@ -42,7 +42,7 @@ func (b *Broker) submitProduce(ctx context.Context, req *protocol.ProduceRequest
 	pending := make([]*partition.PendingProduce, len(req.Batches))
 	for i, pb := range req.Batches {
 		resp.Results[i].Partition = pb.Partition
-		p, err := partitionOf(t, pb.Partition)
+		p, err := b.partitionOf(t, pb.Partition)
 		if err == nil {
 			pending[i], err = p.Submit(pb.Batch, req.Acks)
 		}
@@ -82,7 +82,7 @@ func (b *Broker) trim(ctx context.Context, req *protocol.TrimRequest) (*protocol
 	if err != nil {
 		return nil, err
 	}
-	p, err := partitionOf(t, req.Partition)
+	p, err := b.partitionOf(t, req.Partition)
 	if err != nil {
 		return nil, err
 	}

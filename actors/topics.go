@@ -2,58 +2,83 @@ package actors
 
 import (
 	"context"
+	"slices"
 
 	"github.com/shoalmq/shoal/actors/node"
 	"github.com/shoalmq/shoal/actors/partition"
 	"github.com/shoalmq/shoal/protocol"
 )
 
-// metadata describes this broker and the named topics (every topic when none is named). Topics
+// metadata describes the brokers and the named topics (every topic when none is named). Topics
 // that do not exist are left out: metadata never creates a topic.
-func (b *Broker) metadata(_ context.Context, req *protocol.MetadataRequest) (*protocol.MetadataResponse, error) {
+func (b *Broker) metadata(ctx context.Context, req *protocol.MetadataRequest) (*protocol.MetadataResponse, error) {
 	resp := &protocol.MetadataResponse{
 		Brokers: []protocol.Broker{{NodeID: b.cfg.NodeID, Addr: b.cfg.BrokerAddr}},
 		Topics:  []protocol.TopicMetadata{},
 	}
+	if b.node.Clustered() {
+		if brokers := b.node.View().Brokers; len(brokers) > 0 {
+			resp.Brokers = brokers
+		}
+	}
 	if len(req.Topics) == 0 {
 		for _, t := range b.node.Topics() {
-			resp.Topics = append(resp.Topics, b.topicMetadata(t))
+			resp.Topics = append(resp.Topics, b.topicMetadata(ctx, t))
 		}
 		return resp, nil
 	}
 	for _, name := range req.Topics {
 		if t, ok := b.node.Topic(name); ok {
-			resp.Topics = append(resp.Topics, b.topicMetadata(t))
+			resp.Topics = append(resp.Topics, b.topicMetadata(ctx, t))
 		}
 	}
 	return resp, nil
 }
 
-// topicMetadata describes a topic. A failed partition has no leader.
-//
-// TODO(actors): report a failed partition's error in PartitionMetadata once protocol has a
-// field for it; until then its Leader is empty and its failure is in the logs and Stats.
-func (b *Broker) topicMetadata(t *node.Topic) protocol.TopicMetadata {
+// topicMetadata describes a topic. A partition this node holds a replica of reports what the
+// replica knows (its leader, epoch and replica set; the leader adds who is in sync); another
+// reports its replica set at creation and its expected leader (the first live member), with
+// epoch 0. A failed partition has no leader.
+func (b *Broker) topicMetadata(ctx context.Context, t *node.Topic) protocol.TopicMetadata {
 	md := protocol.TopicMetadata{
 		Name:       t.Settings.Name,
 		Config:     topicConfig(t.Settings),
 		Partitions: make([]protocol.PartitionMetadata, 0, len(t.Partitions)),
 	}
-	for _, p := range t.Partitions {
-		leader := b.cfg.NodeID
-		if p.Err() != nil {
-			leader = ""
+	for id, p := range t.Partitions {
+		if p == nil {
+			md.Partitions = append(md.Partitions, protocol.PartitionMetadata{
+				Partition: int32(id),
+				Leader:    b.node.GuessLeader(t, int32(id)),
+				Replicas:  slices.Clone(t.Settings.Assignment[id]),
+			})
+			continue
 		}
-		md.Partitions = append(md.Partitions, protocol.PartitionMetadata{
-			Partition: p.ID(),
-			Leader:    leader,
-			Replicas:  []string{b.cfg.NodeID},
-			Epoch:     p.Epoch(),
-			LogStart:  p.LogStart(),
-			LogEnd:    p.HighWatermark(),
-		})
+		md.Partitions = append(md.Partitions, partitionMetadata(ctx, p))
 	}
 	return md
+}
+
+func partitionMetadata(ctx context.Context, p *partition.Partition) protocol.PartitionMetadata {
+	lead := p.Leadership()
+	pm := protocol.PartitionMetadata{
+		Partition:     p.ID(),
+		Leader:        lead.Leader,
+		Replicas:      slices.Clone(lead.Replicas),
+		Epoch:         lead.Epoch,
+		LogStart:      p.LogStart(),
+		LogEnd:        p.HighWatermark(),
+		HighWatermark: p.HighWatermark(),
+	}
+	if p.Err() != nil {
+		pm.Leader = ""
+	}
+	if lead.IsLeader {
+		if st, err := p.Replication(ctx); err == nil {
+			pm.InSync = idStrings(st.InSync())
+		}
+	}
+	return pm
 }
 
 func topicConfig(s node.TopicSettings) protocol.TopicConfig {
@@ -70,13 +95,16 @@ func (b *Broker) createTopic(ctx context.Context, req *protocol.CreateTopicReque
 	if err := b.notStopping(); err != nil {
 		return nil, err
 	}
-	_, err := b.node.CreateTopic(ctx, node.TopicSettings{
-		Name:           req.Name,
-		Partitions:     req.Config.Partitions,
-		Replication:    req.Config.Replication,
-		RetentionMs:    req.Config.RetentionMs,
-		RetentionBytes: req.Config.RetentionBytes,
-	})
+	err := b.viaMetaLeader(ctx, req.Name, true, func() error {
+		_, err := b.node.CreateTopic(ctx, node.TopicSettings{
+			Name:           req.Name,
+			Partitions:     req.Config.Partitions,
+			Replication:    req.Config.Replication,
+			RetentionMs:    req.Config.RetentionMs,
+			RetentionBytes: req.Config.RetentionBytes,
+		})
+		return err
+	}, protocol.TypeCreateTopic, req)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +119,9 @@ func (b *Broker) deleteTopic(ctx context.Context, req *protocol.DeleteTopicReque
 	if err := node.ValidateTopicName(req.Name); err != nil {
 		return nil, err
 	}
-	if err := b.node.DeleteTopic(ctx, req.Name); err != nil {
+	err := b.viaMetaLeader(ctx, req.Name, false, func() error { return b.node.DeleteTopic(ctx, req.Name) },
+		protocol.TypeDeleteTopic, req)
+	if err != nil {
 		return nil, err
 	}
 	return &protocol.Empty{}, nil
@@ -122,10 +152,15 @@ func (b *Broker) lookupTopic(name string) (*node.Topic, error) {
 	return t, nil
 }
 
-// partitionOf returns partition id of t.
-func partitionOf(t *node.Topic, id int32) (*partition.Partition, error) {
-	if id < 0 || int(id) >= len(t.Partitions) {
-		return nil, protocol.Errorf(protocol.ErrUnknownPartition, "topic %q has partitions 0..%d, not %d", t.Settings.Name, len(t.Partitions)-1, id)
+// partitionOf returns partition id of t: protocol.ErrNotLeader when this node holds no replica.
+func (b *Broker) partitionOf(t *node.Topic, id int32) (*partition.Partition, error) {
+	return b.node.PartitionOf(t, id)
+}
+
+func idStrings[T ~string](ids []T) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = string(id)
 	}
-	return t.Partitions[id], nil
+	return out
 }

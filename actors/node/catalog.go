@@ -21,6 +21,8 @@ const (
 	MaxTopicNameBytes = 249
 	// MaxPartitionsPerTopic bounds a topic's partitions.
 	MaxPartitionsPerTopic = 10_000
+	// MaxReplication bounds a topic's replication factor.
+	MaxReplication = 7
 	// catalogVersion is the format of catalog.json; a newer one is refused.
 	catalogVersion = 1
 	// maxCatalogBytes bounds what is read from catalog.json.
@@ -45,11 +47,17 @@ type TopicSettings struct {
 	// RetentionMs and RetentionBytes bound each partition by age and size; 0 means no bound.
 	RetentionMs    int64 `json:"retention_ms,omitempty"`
 	RetentionBytes int64 `json:"retention_bytes,omitempty"`
+	// Assignment is each partition's replica set when the topic was created, in ring order
+	// (cluster only; a partition's log holds its current set).
+	Assignment [][]string `json:"assignment,omitempty"`
 }
 
 type catalogContents struct {
 	Version int             `json:"version"`
 	Topics  []TopicSettings `json:"topics"`
+	// MetaApplied is the end of the __meta log applied to this catalog (cluster only): a
+	// restart follows the catalog from there.
+	MetaApplied uint64 `json:"meta_applied,omitempty"`
 }
 
 // ValidateTopicName checks a topic name against Kafka's rules: 1 to 249 characters from
@@ -77,39 +85,46 @@ func ValidateTopicName(name string) error {
 
 // readCatalog reads catalog.json; a missing file is an empty catalog.
 func readCatalog(fsys vfs.FS, dataDir string) ([]TopicSettings, bool, error) {
+	c, found, err := readCatalogContents(fsys, dataDir)
+	return c.Topics, found, err
+}
+
+// readCatalogContents reads catalog.json with the applied end of the cluster catalog.
+func readCatalogContents(fsys vfs.FS, dataDir string) (catalogContents, bool, error) {
+	var none catalogContents
 	path := filepath.Join(dataDir, catalogFile)
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, false, nil
+		return none, false, nil
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("node: open %s: %w", path, err)
+		return none, false, fmt.Errorf("node: open %s: %w", path, err)
 	}
 	defer f.Close()
 	size, err := f.Size()
 	if err != nil {
-		return nil, false, fmt.Errorf("node: size of %s: %w", path, err)
+		return none, false, fmt.Errorf("node: size of %s: %w", path, err)
 	}
 	if size > maxCatalogBytes {
-		return nil, false, fmt.Errorf("node: %s is %d bytes, above the limit of %d", path, size, maxCatalogBytes)
+		return none, false, fmt.Errorf("node: %s is %d bytes, above the limit of %d", path, size, maxCatalogBytes)
 	}
 	data := make([]byte, size)
 	if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
-		return nil, false, fmt.Errorf("node: read %s: %w", path, err)
+		return none, false, fmt.Errorf("node: read %s: %w", path, err)
 	}
 	var c catalogContents
 	if err := json.Unmarshal(data, &c); err != nil {
-		return nil, false, fmt.Errorf("node: %s is not a catalog (%w): restore it from a backup, or move it away to start empty", path, err)
+		return none, false, fmt.Errorf("node: %s is not a catalog (%w): restore it from a backup, or move it away to start empty", path, err)
 	}
 	if c.Version != catalogVersion {
-		return nil, false, fmt.Errorf("node: %s has version %d; this build reads version %d", path, c.Version, catalogVersion)
+		return none, false, fmt.Errorf("node: %s has version %d; this build reads version %d", path, c.Version, catalogVersion)
 	}
 	for _, t := range c.Topics {
 		if err := checkSettings(t); err != nil {
-			return nil, false, fmt.Errorf("node: %s: %w", path, err)
+			return none, false, fmt.Errorf("node: %s: %w", path, err)
 		}
 	}
-	return c.Topics, true, nil
+	return c, true, nil
 }
 
 // checkSettings validates settings with defaults applied.
@@ -120,8 +135,8 @@ func checkSettings(t TopicSettings) error {
 	if t.Partitions < 1 || t.Partitions > MaxPartitionsPerTopic {
 		return protocol.Errorf(protocol.ErrInvalidArgument, "topic %q: %d partitions; use 1 to %d", t.Name, t.Partitions, MaxPartitionsPerTopic)
 	}
-	if t.Replication != 1 {
-		return protocol.Errorf(protocol.ErrInvalidArgument, "topic %q: replication %d; a single node holds one replica (replication 1)", t.Name, t.Replication)
+	if t.Replication < 1 || t.Replication > MaxReplication {
+		return protocol.Errorf(protocol.ErrInvalidArgument, "topic %q: replication %d; use 1 to %d", t.Name, t.Replication, MaxReplication)
 	}
 	if t.RetentionMs < 0 || t.RetentionBytes < 0 {
 		return protocol.Errorf(protocol.ErrInvalidArgument, "topic %q: negative retention (%d ms, %d bytes)", t.Name, t.RetentionMs, t.RetentionBytes)
@@ -130,7 +145,7 @@ func checkSettings(t TopicSettings) error {
 }
 
 // writeCatalog replaces catalog.json atomically: temp file, fsync, rename, fsync the directory.
-func writeCatalog(fsys vfs.FS, dataDir string, topics []TopicSettings) error {
+func writeCatalog(fsys vfs.FS, dataDir string, topics []TopicSettings, metaApplied uint64) error {
 	sorted := slices.Clone(topics)
 	slices.SortFunc(sorted, func(a, b TopicSettings) int {
 		switch {
@@ -144,7 +159,7 @@ func writeCatalog(fsys vfs.FS, dataDir string, topics []TopicSettings) error {
 	if sorted == nil {
 		sorted = []TopicSettings{}
 	}
-	data, err := json.MarshalIndent(catalogContents{Version: catalogVersion, Topics: sorted}, "", "  ")
+	data, err := json.MarshalIndent(catalogContents{Version: catalogVersion, Topics: sorted, MetaApplied: metaApplied}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("node: encode the catalog: %w", err)
 	}

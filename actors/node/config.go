@@ -38,6 +38,10 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// Now is the clock (ids, retention); nil means time.Now.
 	Now func() time.Time
+	// NodeID names this node in its partitions' replica sets ("" means "local").
+	NodeID string
+	// Cluster makes the node a member of a cluster; nil runs it standalone.
+	Cluster *ClusterConfig
 	// Logger receives the node's reports; nil means slog.Default().
 	Logger *slog.Logger
 	// Dispatcher runs the supervisor and partition actors; nil means protoactor's default.

@@ -42,6 +42,9 @@ type Node struct {
 	done          chan struct{}
 	stopRequested atomic.Bool
 
+	// cluster is the node's cluster half (the replicated catalog, the view); nil standalone.
+	cluster *clusterState
+
 	tickerStop    chan struct{}
 	tickerDone    chan struct{}
 	tickerStarted bool
@@ -77,6 +80,9 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Node, e
 	}
 	empty := routes{}
 	n.routes.Store(&empty)
+	if cfg.Cluster != nil {
+		n.cluster = newClusterState(0)
+	}
 	props := actor.PropsFromProducer(func() actor.Actor { return &supervisor{n: n, topics: map[string]*Topic{}} },
 		actor.WithSupervisor(partition.StopOnFailure(cfg.Logger)))
 	if cfg.Dispatcher != nil {
@@ -97,6 +103,9 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Node, e
 	n.ready.Store(true)
 	n.tickerStarted = true
 	go n.retentionLoop()
+	if n.cluster != nil {
+		go n.followMeta()
+	}
 	return n, nil
 }
 
@@ -133,8 +142,13 @@ func (n *Node) EnforceRetention() {
 	nowMs := n.cfg.Now().UnixMilli()
 	for _, t := range *n.routes.Load() {
 		for _, p := range t.Partitions {
-			p.EnforceRetention(nowMs)
+			if p != nil {
+				p.EnforceRetention(nowMs)
+			}
 		}
+	}
+	if n.cluster != nil {
+		n.cluster.meta.EnforceRetention(nowMs)
 	}
 }
 
@@ -174,22 +188,41 @@ func (n *Node) Topics() []*Topic {
 }
 
 // Partition returns partition id of topic: protocol.ErrUnknownTopic or ErrUnknownPartition when
-// the node does not host it.
+// it does not exist, protocol.ErrNotLeader (naming the expected leader) when this node holds no
+// replica of it.
 func (n *Node) Partition(topic string, id int32) (*partition.Partition, error) {
 	t, ok := n.Topic(topic)
 	if !ok {
 		return nil, protocol.Errorf(protocol.ErrUnknownTopic, "topic %q does not exist", topic)
 	}
+	return n.PartitionOf(t, id)
+}
+
+// PartitionOf returns partition id of t, as Partition does.
+func (n *Node) PartitionOf(t *Topic, id int32) (*partition.Partition, error) {
 	if id < 0 || int(id) >= len(t.Partitions) {
-		return nil, protocol.Errorf(protocol.ErrUnknownPartition, "topic %q has partitions 0..%d, not %d", topic, len(t.Partitions)-1, id)
+		return nil, protocol.Errorf(protocol.ErrUnknownPartition, "topic %q has partitions 0..%d, not %d", t.Settings.Name, len(t.Partitions)-1, id)
 	}
-	return t.Partitions[id], nil
+	if p := t.Partitions[id]; p != nil {
+		return p, nil
+	}
+	var view *View
+	if n.cluster != nil {
+		view = n.cluster.view.Load()
+	}
+	return nil, notHosted(t, id, view)
 }
 
 // CreateTopic creates a topic: zero settings take the node's defaults. It is
 // protocol.ErrTopicExists when the topic exists, protocol.ErrInvalidArgument for a bad name or
 // setting. It blocks until the catalog is written and the partitions are open.
 func (n *Node) CreateTopic(ctx context.Context, settings TopicSettings) (*Topic, error) {
+	if n.cluster != nil {
+		if err := ValidateTopicName(settings.Name); err != nil {
+			return nil, err
+		}
+		return n.createClustered(ctx, settings, false)
+	}
 	return n.create(ctx, settings, false)
 }
 
@@ -201,6 +234,12 @@ func (n *Node) EnsureTopic(ctx context.Context, name string) (*Topic, error) {
 	}
 	if !n.cfg.AutoCreateTopics {
 		return nil, protocol.Errorf(protocol.ErrUnknownTopic, "topic %q does not exist and auto-creation is off: create it first", name)
+	}
+	if n.cluster != nil {
+		if err := ValidateTopicName(name); err != nil {
+			return nil, err
+		}
+		return n.createClustered(ctx, TopicSettings{Name: name}, true)
 	}
 	return n.create(ctx, TopicSettings{Name: name}, true)
 }
@@ -220,6 +259,9 @@ func (n *Node) create(ctx context.Context, settings TopicSettings, ifMissing boo
 // DeleteTopic stops the topic's partitions, removes it from the catalog and deletes its data.
 // It is protocol.ErrUnknownTopic when the topic does not exist.
 func (n *Node) DeleteTopic(ctx context.Context, name string) error {
+	if n.cluster != nil {
+		return n.deleteClustered(ctx, name)
+	}
 	reply := make(chan error, 1)
 	return n.ask(ctx, &deleteMsg{ctx: ctx, name: name, reply: reply}, reply)
 }
@@ -229,7 +271,9 @@ func (n *Node) Stats() []partition.Stats {
 	var stats []partition.Stats
 	for _, t := range n.Topics() {
 		for _, p := range t.Partitions {
-			stats = append(stats, p.Stats())
+			if p != nil {
+				stats = append(stats, p.Stats())
+			}
 		}
 	}
 	return stats
@@ -248,6 +292,10 @@ func (n *Node) stop(ctx context.Context) error {
 	close(n.tickerStop)
 	if n.tickerStarted {
 		<-n.tickerDone
+		if n.cluster != nil {
+			close(n.cluster.followStop)
+			<-n.cluster.followDone
+		}
 	}
 	var errs []error
 	reply := make(chan error, 1)
@@ -265,13 +313,18 @@ func (n *Node) stop(ctx context.Context) error {
 }
 
 // stopPartitions stops partitions in parallel: all are told first, then each is waited for.
+// Nil entries (partitions of a topic this node does not host) are skipped.
 func stopPartitions(ctx context.Context, ps []*partition.Partition) error {
 	for _, p := range ps {
-		p.RequestStop()
+		if p != nil {
+			p.RequestStop()
+		}
 	}
 	var errs []error
 	for _, p := range ps {
-		errs = append(errs, p.Stop(ctx))
+		if p != nil {
+			errs = append(errs, p.Stop(ctx))
+		}
 	}
 	return errors.Join(errs...)
 }

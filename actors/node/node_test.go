@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -159,7 +160,7 @@ func TestCatalogAndDataSurviveARestart(t *testing.T) {
 		t.Fatal("topic orders is gone after a restart")
 	}
 	want := TopicSettings{Name: "orders", Partitions: 3, Replication: 1, RetentionMs: 60_000}
-	if orders.Settings != want {
+	if !reflect.DeepEqual(orders.Settings, want) {
 		t.Fatalf("settings after a restart: %+v, want %+v", orders.Settings, want)
 	}
 	if end := orders.Partitions[2].HighWatermark(); end != 5 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -47,6 +48,8 @@ type supervisor struct {
 	// stop would send that child a Stop it can no longer receive.
 	shutdownReply chan<- error
 	shutdownErr   error
+	// metaApplied is the end of the __meta log applied to topics (cluster only).
+	metaApplied uint64
 }
 
 // Receive handles one message.
@@ -58,6 +61,10 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		msg.reply <- s.delete(msg)
 	case *loadMsg:
 		msg.reply <- s.load(ctx)
+	case *applyMsg:
+		s.apply(ctx, msg)
+	case *hostMsg:
+		s.host(ctx, msg)
 	case *shutdownMsg:
 		s.shutdownErr, s.shutdownReply = s.shutdown(msg.ctx), msg.reply
 		s.answerShutdown(ctx)
@@ -94,18 +101,29 @@ func (s *supervisor) load(ctx actor.Context) error {
 	if err := removeAll(cfg.FS, filepath.Join(cfg.DataDir, deletedDir)); err != nil {
 		cfg.Logger.Warn("node: could not empty the deleted topics directory", "dir", filepath.Join(cfg.DataDir, deletedDir), "err", err)
 	}
-	listed, _, err := readCatalog(cfg.FS, cfg.DataDir)
+	contents, _, err := readCatalogContents(cfg.FS, cfg.DataDir)
 	if err != nil {
 		return err
 	}
-	adopted, err := s.adoptOrphans(listed)
-	if err != nil {
-		return err
-	}
-	if len(adopted) > 0 {
-		listed = append(listed, adopted...)
-		if err := writeCatalog(cfg.FS, cfg.DataDir, listed); err != nil {
+	listed := contents.Topics
+	s.metaApplied = contents.MetaApplied
+	if s.n.cluster != nil {
+		meta, err := partition.Start(ctx, s.n.metaPartitionConfig())
+		if err != nil {
+			return fmt.Errorf("node: open the catalog partition %s: %w", MetaTopic, err)
+		}
+		s.n.cluster.meta = meta
+		s.n.cluster.setApplied(s.metaApplied)
+	} else {
+		adopted, err := s.adoptOrphans(listed)
+		if err != nil {
 			return err
+		}
+		if len(adopted) > 0 {
+			listed = append(listed, adopted...)
+			if err := writeCatalog(cfg.FS, cfg.DataDir, listed, s.metaApplied); err != nil {
+				return err
+			}
 		}
 	}
 	for _, settings := range listed {
@@ -153,8 +171,11 @@ func (s *supervisor) adoptOrphans(listed []TopicSettings) ([]TopicSettings, erro
 }
 
 // withDefaults fills the zero settings from the node's defaults.
-func (s *supervisor) withDefaults(t TopicSettings) TopicSettings {
-	cfg := s.n.cfg
+func (s *supervisor) withDefaults(t TopicSettings) TopicSettings { return s.n.withDefaults(t) }
+
+// withDefaults fills the zero settings from the node's defaults.
+func (n *Node) withDefaults(t TopicSettings) TopicSettings {
+	cfg := n.cfg
 	if t.Partitions == 0 {
 		t.Partitions = cfg.DefaultPartitions
 	}
@@ -170,18 +191,33 @@ func (s *supervisor) withDefaults(t TopicSettings) TopicSettings {
 	return t
 }
 
-// openTopic starts every partition of a topic; on an error it stops the ones it started.
+// openTopic starts every partition of a topic this node hosts (all of them standalone; in a
+// cluster, those whose replica set at creation names this node or whose data is here); on an
+// error it stops the ones it started.
 func (s *supervisor) openTopic(ctx actor.Context, settings TopicSettings) (*Topic, error) {
-	t := &Topic{Settings: settings, Partitions: make([]*partition.Partition, 0, settings.Partitions)}
+	t := &Topic{Settings: settings, Partitions: make([]*partition.Partition, settings.Partitions)}
 	for id := range settings.Partitions {
+		if !s.hosts(settings, id) {
+			continue
+		}
 		p, err := partition.Start(ctx, s.partitionConfig(settings, id))
 		if err != nil {
 			_ = stopPartitions(context.Background(), t.Partitions)
 			return nil, err
 		}
-		t.Partitions = append(t.Partitions, p)
+		t.Partitions[id] = p
 	}
 	return t, nil
+}
+
+// hosts reports whether this node keeps a replica of partition id.
+func (s *supervisor) hosts(settings TopicSettings, id int32) bool {
+	c := s.n.cfg.Cluster
+	if c == nil || slices.Contains(settings.assignmentOf(id), c.NodeID) {
+		return true
+	}
+	_, err := s.n.cfg.FS.ReadDir(s.n.partitionDir(settings.Name, id))
+	return err == nil
 }
 
 func (s *supervisor) partitionConfig(settings TopicSettings, id int32) partition.Config {
@@ -196,7 +232,7 @@ func (s *supervisor) partitionConfig(settings TopicSettings, id int32) partition
 		MaxBytes:   settings.RetentionBytes,
 		MaxRecords: cfg.Storage.Retention.MaxRecords,
 	}
-	return partition.Config{
+	pc := partition.Config{
 		Topic:            settings.Name,
 		Partition:        id,
 		Storage:          log,
@@ -204,7 +240,77 @@ func (s *supervisor) partitionConfig(settings TopicSettings, id int32) partition
 		Now:              cfg.Now,
 		Logger:           cfg.Logger,
 		Dispatcher:       cfg.Dispatcher,
+		NodeID:           cfg.NodeID,
 	}
+	if c := cfg.Cluster; c != nil {
+		pc.NodeID, pc.Peers, pc.HeartbeatTicks, pc.ElectionTicks = c.NodeID, c.Peers, c.HeartbeatTicks, c.ElectionTicks
+		pc.Voters = []string{} // not in the set at creation: a learner until a config entry says otherwise
+		if assigned := settings.assignmentOf(id); slices.Contains(assigned, c.NodeID) {
+			pc.Voters = slices.Clone(assigned)
+		}
+	}
+	return pc
+}
+
+// apply applies committed catalog records: topics created start their hosted partitions, topics
+// deleted stop theirs and lose their data; then the catalog file and the applied end are
+// written, and every replica hears the current view.
+func (s *supervisor) apply(ctx actor.Context, msg *applyMsg) {
+	for _, rec := range msg.records {
+		if rec.Settings == nil {
+			if err := s.deleteLocal(context.Background(), rec.Topic); err != nil && protocol.CodeOf(err) != protocol.CodeUnknownTopic {
+				s.n.cfg.Logger.Error("node: applying a topic deletion from the catalog", "topic", rec.Topic, "err", err)
+			}
+			continue
+		}
+		if _, ok := s.topics[rec.Topic]; ok {
+			continue
+		}
+		if err := s.moveAway(rec.Topic); err != nil {
+			s.n.cfg.Logger.Error("node: clearing a leftover directory for a new topic", "topic", rec.Topic, "err", err)
+		}
+		t, err := s.openTopic(ctx, *rec.Settings)
+		if err != nil {
+			s.n.cfg.Logger.Error("node: opening a topic from the catalog; its partitions stay closed here", "topic", rec.Topic, "err", err)
+			t = &Topic{Settings: *rec.Settings, Partitions: make([]*partition.Partition, rec.Settings.Partitions)}
+		}
+		s.topics[rec.Topic] = t
+		s.n.cfg.Logger.Info("node: topic created", "topic", rec.Topic, "partitions", rec.Settings.Partitions,
+			"replication", rec.Settings.Replication)
+	}
+	s.metaApplied = msg.end
+	if err := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied); err != nil {
+		s.n.cfg.Logger.Error("node: writing the catalog cache", "err", err)
+	}
+	s.publish()
+	s.n.cluster.setApplied(msg.end)
+	s.n.SetView(*s.n.cluster.view.Load())
+}
+
+// host starts a replica of a partition this node did not host (a leader is adding this node)
+// and hands it the message that asked for it.
+func (s *supervisor) host(ctx actor.Context, msg *hostMsg) {
+	t, ok := s.topics[msg.topic]
+	if !ok || s.closing || int(msg.id) >= len(t.Partitions) {
+		return
+	}
+	if p := t.Partitions[msg.id]; p != nil {
+		p.Deliver(msg.then)
+		return
+	}
+	p, err := partition.Start(ctx, s.partitionConfig(t.Settings, msg.id))
+	if err != nil {
+		s.n.cfg.Logger.Error("node: starting a replica a leader asked for", "topic", msg.topic, "partition", msg.id, "err", err)
+		return
+	}
+	parts := slices.Clone(t.Partitions)
+	parts[msg.id] = p
+	s.topics[msg.topic] = &Topic{Settings: t.Settings, Partitions: parts}
+	s.publish()
+	s.n.cfg.Logger.Info("node: replica added", "topic", msg.topic, "partition", msg.id, "from", msg.then.From)
+	view := s.n.cluster.view.Load()
+	p.SetAlive(view.Alive)
+	p.Deliver(msg.then)
 }
 
 // create adds a topic: catalog first (so a crash leaves a topic whose partitions open at the
@@ -225,15 +331,20 @@ func (s *supervisor) create(ctx actor.Context, msg *createMsg) error {
 	if err := checkSettings(settings); err != nil {
 		return err
 	}
+	if settings.Replication != 1 {
+		return protocol.Errorf(protocol.ErrInvalidArgument,
+			"topic %q: replication %d, and a standalone node holds one replica: use replication 1, or run a cluster (shoal serve --gossip-addr, --join)",
+			name, settings.Replication)
+	}
 	if err := s.moveAway(name); err != nil {
 		return err
 	}
-	if err := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, append(s.settings(), settings)); err != nil {
+	if err := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, append(s.settings(), settings), s.metaApplied); err != nil {
 		return err
 	}
 	t, err := s.openTopic(ctx, settings)
 	if err != nil {
-		if werr := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings()); werr != nil {
+		if werr := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied); werr != nil {
 			s.n.cfg.Logger.Error("node: could not take a topic that failed to open out of the catalog", "topic", name, "err", werr)
 		}
 		return err
@@ -284,22 +395,27 @@ func (s *supervisor) delete(msg *deleteMsg) error {
 	if s.closing {
 		return protocol.Errorf(protocol.ErrShuttingDown, "the node is stopping")
 	}
-	t, ok := s.topics[msg.name]
+	if err := s.deleteLocal(msg.ctx, msg.name); err != nil {
+		return err
+	}
+	return writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied)
+}
+
+// deleteLocal stops a topic's partitions and removes its data (not the catalog file).
+func (s *supervisor) deleteLocal(ctx context.Context, name string) error {
+	t, ok := s.topics[name]
 	if !ok {
-		return protocol.Errorf(protocol.ErrUnknownTopic, "topic %q does not exist", msg.name)
+		return protocol.Errorf(protocol.ErrUnknownTopic, "topic %q does not exist", name)
 	}
-	delete(s.topics, msg.name)
+	delete(s.topics, name)
 	s.publish()
-	if err := stopPartitions(msg.ctx, t.Partitions); err != nil {
-		s.n.cfg.Logger.Warn("node: stopping a deleted topic's partitions", "topic", msg.name, "err", err)
+	if err := stopPartitions(ctx, t.Partitions); err != nil {
+		s.n.cfg.Logger.Warn("node: stopping a deleted topic's partitions", "topic", name, "err", err)
 	}
-	if err := s.removeTopicDir(msg.name); err != nil {
+	if err := s.removeTopicDir(name); err != nil {
 		return err
 	}
-	if err := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings()); err != nil {
-		return err
-	}
-	s.n.cfg.Logger.Info("node: topic deleted", "topic", msg.name)
+	s.n.cfg.Logger.Info("node: topic deleted", "topic", name)
 	return nil
 }
 
@@ -322,6 +438,9 @@ func (s *supervisor) stopAll(ctx context.Context) error {
 	for _, t := range s.topics {
 		all = append(all, t.Partitions...)
 	}
+	if c := s.n.cluster; c != nil && c.meta != nil {
+		all = append(all, c.meta)
+	}
 	return stopPartitions(ctx, all)
 }
 
@@ -329,7 +448,7 @@ func (s *supervisor) stopAll(ctx context.Context) error {
 func (s *supervisor) childStopped(pid *actor.PID) {
 	for _, t := range s.topics {
 		for _, p := range t.Partitions {
-			if !p.PID().Equal(pid) {
+			if p == nil || !p.PID().Equal(pid) {
 				continue
 			}
 			if err := p.Err(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/shoalmq/shoal/actors/replication"
 	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/batch"
 	"github.com/shoalmq/shoal/storage"
@@ -36,18 +37,40 @@ type (
 		err     error
 	}
 	retentionMsg struct{ nowMs int64 }
+	// Replication: a message from a peer, a tick, the membership view, the desired replica
+	// set, and a status request.
+	stepMsg      struct{ m replication.Message }
+	tickMsg      struct{}
+	aliveMsg     struct{ ids []replication.NodeID }
+	desiredMsg   struct{ want replication.Config }
+	placementMsg struct {
+		preference []replication.NodeID
+		rf         int
+		learners   bool
+	}
+	statusMsg struct{ reply chan<- replication.Status }
 )
 
 // partitionActor is the state only the actor's goroutine touches.
 type partitionActor struct {
 	p         *Partition
 	log       *storage.Log
+	r         *replication.Replica
 	producers producerTable
-	// pending are the produces waiting for the durable end, sorted by waitFor.
+	// pending are the acks=leader produces waiting for the durable end, sorted by waitFor.
 	pending []pendingProduce
+	// pendingCommit are the acks=quorum produces waiting for the commit point, sorted.
+	pendingCommit []pendingProduce
 	// durableEnd is the log's durable end as the actor last heard it.
 	// Invariant: durableEnd <= log.LogEnd(); every pending entry has waitFor > durableEnd.
 	durableEnd uint64
+	// commit is the commit point (high watermark). Invariant: every pendingCommit entry has
+	// waitFor > commit.
+	commit uint64
+	// configs: how many config entries replicas.json holds; uncleanMarked: the unclean file
+	// exists.
+	configs       int
+	uncleanMarked bool
 	// incarnations counts Started messages: more than one means a supervisor restarted the
 	// actor, which StopOnFailure never does.
 	incarnations int
@@ -77,9 +100,10 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 	}()
 	switch msg := ctx.Message().(type) {
 	case *produceMsg:
-		a.produce(msg)
+		a.produce(ctx, msg)
 	case *durableMsg:
-		a.advance(msg.end)
+		a.advance(a.log.DurableEnd()) // read now: a truncation since may have lowered it
+		a.processReady(ctx)
 	case *trimMsg:
 		removed, err := a.log.Trim(msg.trim)
 		msg.reply <- trimReply{removed: removed, err: err}
@@ -87,8 +111,29 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		a.enforceRetention(msg.nowMs)
 	case *logFailedMsg:
 		a.fail(ctx, msg.err)
+	case *stepMsg:
+		if err := a.r.Step(msg.m); err != nil {
+			a.p.cfg.Logger.Warn("partition: replication message refused", "partition", a.p.name, "err", err)
+		}
+		a.processReady(ctx)
+	case tickMsg:
+		a.r.Tick()
+		a.processReady(ctx)
+	case *aliveMsg:
+		a.r.SetAlive(msg.ids)
+		a.processReady(ctx)
+	case *desiredMsg:
+		a.r.SetDesired(msg.want)
+		a.processReady(ctx)
+	case *placementMsg:
+		if want, ok := desiredSet(a.r.Config(), msg.preference, msg.rf, msg.learners); ok {
+			a.r.SetDesired(want)
+			a.processReady(ctx)
+		}
+	case *statusMsg:
+		msg.reply <- a.r.Status()
 	case *actor.Started:
-		a.started()
+		a.started(ctx)
 	case *actor.Stopping:
 		a.stopping()
 	case *actor.Stopped:
@@ -103,15 +148,20 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 	}
 }
 
-func (a *partitionActor) started() {
+func (a *partitionActor) started(ctx actor.Context) {
 	a.incarnations++
 	if a.incarnations > 1 {
 		a.p.markFailed(fmt.Errorf("the actor was started %d times; partitions are never restarted in place", a.incarnations))
+		return
 	}
+	defer close(a.p.started)
+	// A first tick: a replica set of one leads at once, a new partition's first voter campaigns.
+	a.r.Tick()
+	a.processReady(ctx)
 }
 
 // produce appends one batch, or answers it as a duplicate or with an error.
-func (a *partitionActor) produce(msg *produceMsg) {
+func (a *partitionActor) produce(ctx actor.Context, msg *produceMsg) {
 	size := int64(len(msg.batch))
 	if err := a.p.Err(); err != nil {
 		a.answer(msg.reply, size, Produced{}, err)
@@ -126,6 +176,10 @@ func (a *partitionActor) produce(msg *produceMsg) {
 		a.refuse(msg.reply, size, protocol.Errorf(protocol.ErrInvalidArgument, "control batches are written by the broker, not produced"))
 		return
 	}
+	if !a.r.IsLeader() {
+		a.refuse(msg.reply, size, a.p.notLeader())
+		return
+	}
 	dup, found, err := a.producers.check(h)
 	if err != nil {
 		a.refuse(msg.reply, size, err)
@@ -136,7 +190,7 @@ func (a *partitionActor) produce(msg *produceMsg) {
 		a.answerWhenDurable(msg, size, dup)
 		return
 	}
-	appended, err := a.log.Append(msg.batch, a.p.epoch, uint64(a.p.cfg.Now().UnixMilli()))
+	appended, err := a.log.Append(msg.batch, uint64(a.r.Epoch()), uint64(a.p.cfg.Now().UnixMilli()))
 	if err != nil {
 		a.refuse(msg.reply, size, fmt.Errorf("partition %s: %w", a.p.name, err))
 		return
@@ -147,44 +201,72 @@ func (a *partitionActor) produce(msg *produceMsg) {
 	a.p.counters.producedRecords.Add(uint64(h.RecordCount))
 	a.p.counters.producedBytes.Add(uint64(size))
 	a.answerWhenDurable(msg, size, produced)
+	a.r.Appended(replication.Offset(appended.NextOffset))
 	// Under FsyncInterval and FsyncNever the durable end is the log end: it moved just now.
 	a.advance(a.log.DurableEnd())
+	a.processReady(ctx)
 }
 
-// answerWhenDurable answers at once for AcksNone or an already durable batch, and otherwise
-// queues the answer until the durable end passes the batch.
+// answerWhenDurable answers at once for AcksNone, for an acks=leader batch already durable and
+// an acks=quorum batch already committed; otherwise it queues the answer until the durable end
+// (acks=leader) or the commit point (acks=quorum) passes the batch.
 func (a *partitionActor) answerWhenDurable(msg *produceMsg, size int64, produced Produced) {
-	if msg.acks == protocol.AcksNone || produced.NextOffset <= a.durableEnd {
-		a.answer(msg.reply, size, produced, nil)
-		return
-	}
 	entry := pendingProduce{waitFor: produced.NextOffset, produced: produced, bytes: size, reply: msg.reply}
-	// Appends arrive in offset order, so this is almost always the end; a duplicate of an
-	// earlier batch may wait for a lower offset.
-	i, _ := slices.BinarySearchFunc(a.pending, entry.waitFor, func(e pendingProduce, w uint64) int {
+	switch {
+	case msg.acks == protocol.AcksNone,
+		msg.acks == protocol.AcksLeader && produced.NextOffset <= a.durableEnd,
+		msg.acks == protocol.AcksQuorum && produced.NextOffset <= a.commit:
+		a.answer(msg.reply, size, produced, nil)
+	case msg.acks == protocol.AcksLeader:
+		a.pending = insertPending(a.pending, entry)
+	default:
+		a.pendingCommit = insertPending(a.pendingCommit, entry)
+	}
+}
+
+// insertPending keeps a list sorted by waitFor. Appends arrive in offset order, so this is
+// almost always the end; a duplicate of an earlier batch may wait for a lower offset.
+func insertPending(list []pendingProduce, entry pendingProduce) []pendingProduce {
+	i, _ := slices.BinarySearchFunc(list, entry.waitFor, func(e pendingProduce, w uint64) int {
 		if e.waitFor <= w {
 			return -1
 		}
 		return 1
 	})
-	a.pending = slices.Insert(a.pending, i, entry)
+	return slices.Insert(list, i, entry)
 }
 
-// advance records a new durable end: it publishes the high watermark and answers the produces
-// it covers.
+// answerUpTo answers the entries of a sorted list that end at or below end and returns the rest.
+func (a *partitionActor) answerUpTo(list []pendingProduce, end uint64) []pendingProduce {
+	n := 0
+	for n < len(list) && list[n].waitFor <= end {
+		a.answer(list[n].reply, list[n].bytes, list[n].produced, nil)
+		n++
+	}
+	return slices.Delete(list, 0, n)
+}
+
+// advance records a new durable end: it answers the acks=leader produces it covers and tells
+// the replication core (which may move the commit point: see processReady).
 func (a *partitionActor) advance(end uint64) {
+	end = min(end, a.log.LogEnd())
 	if end <= a.durableEnd {
 		return
 	}
 	a.durableEnd = end
-	a.p.watch.advance(end)
-	n := 0
-	for n < len(a.pending) && a.pending[n].waitFor <= end {
-		e := a.pending[n]
-		a.answer(e.reply, e.bytes, e.produced, nil)
-		n++
+	a.pending = a.answerUpTo(a.pending, end)
+	a.r.Durable(replication.Offset(end))
+}
+
+// setCommit publishes a new commit point (the high watermark) and answers the acks=quorum
+// produces it covers.
+func (a *partitionActor) setCommit(commit uint64) {
+	if commit <= a.commit {
+		return
 	}
-	a.pending = slices.Delete(a.pending, 0, n)
+	a.commit = commit
+	a.p.watch.advance(commit)
+	a.pendingCommit = a.answerUpTo(a.pendingCommit, commit)
 }
 
 func (a *partitionActor) refuse(reply chan<- produceReply, size int64, err error) {
@@ -201,10 +283,10 @@ func (a *partitionActor) answer(reply chan<- produceReply, size int64, produced 
 
 // failPending answers every pending produce with err.
 func (a *partitionActor) failPending(err error) {
-	for _, e := range a.pending {
+	for _, e := range append(a.pending, a.pendingCommit...) {
 		a.answer(e.reply, e.bytes, Produced{}, err)
 	}
-	a.pending = nil
+	a.pending, a.pendingCommit = nil, nil
 }
 
 func (a *partitionActor) enforceRetention(nowMs int64) {

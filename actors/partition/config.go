@@ -50,6 +50,14 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives the partition's reports; nil means slog.Default().
 	Logger *slog.Logger
+	// NodeID is this node; Voters the replica set before any config entry in the log (nil: this
+	// node alone, a standalone partition); Peers sends replication messages (nil: nobody else
+	// is reachable). HeartbeatTicks and ElectionTicks time the replication core (0: its
+	// defaults); Tick drives it.
+	NodeID                        string
+	Voters                        []string
+	Peers                         Peers
+	HeartbeatTicks, ElectionTicks int
 	// Dispatcher runs the actor; nil means protoactor's default (a goroutine per mailbox run).
 	// Tests may pass actor.NewSynchronizedDispatcher.
 	Dispatcher actor.Dispatcher
@@ -98,6 +106,13 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.Storage.Validate())
 	return errors.Join(errs...)
+}
+
+func (c Config) nodeID() string {
+	if c.NodeID == "" {
+		return "local"
+	}
+	return c.NodeID
 }
 
 // name is the partition's name in logs and errors, "topic/partition".

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/shoalmq/shoal/actors/replication"
 	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/batch"
 	"github.com/shoalmq/shoal/storage"
@@ -31,8 +32,9 @@ type Partition struct {
 	// that races with the actor's stop is dropped with the mailbox instead of becoming a dead
 	// letter (whose log throttle starts a goroutine).
 	process actor.Process
-	epoch   uint64
-	watch   *watch
+	// leadership is published by the actor whenever its role, leader or epoch changes.
+	leadership atomic.Pointer[Leadership]
+	watch      *watch
 
 	recovery storage.Recovery
 
@@ -43,7 +45,10 @@ type Partition struct {
 	counters      counters
 	failure       atomic.Pointer[error]
 
-	// done is closed when the actor has stopped and the log is closed; closeErr is set before.
+	// started is closed once the actor handled its Started message (a replica set of one leads
+	// from then on); done is closed when the actor has stopped and the log is closed; closeErr
+	// is set before.
+	started       chan struct{}
 	done          chan struct{}
 	closeErr      error
 	stopRequested atomic.Bool
@@ -98,17 +103,35 @@ func Start(parent actor.SpawnerContext, cfg Config) (*Partition, error) {
 		_ = log.Close()
 		return nil, fmt.Errorf("partition %s: rebuild the producer table: %w", cfg.name(), err)
 	}
+	opts, err := replicaOptions(cfg, log, recovery)
+	if err != nil {
+		_ = log.Close()
+		return nil, fmt.Errorf("partition %s: %w", cfg.name(), err)
+	}
+	core, err := replication.New(opts)
+	if err != nil {
+		_ = log.Close()
+		return nil, fmt.Errorf("partition %s: %w", cfg.name(), err)
+	}
+	// A replica set of this node alone has committed everything it holds; a replicated one
+	// learns its commit point from its leader.
+	hw := uint64(0)
+	if voters := core.Config().Voters; len(voters) == 1 && string(voters[0]) == cfg.nodeID() {
+		hw = log.DurableEnd()
+	}
 	p := &Partition{
 		cfg:       cfg,
 		name:      cfg.name(),
 		log:       log,
-		epoch:     max(log.LastEpoch(), log.PromisedEpoch(), 1),
-		watch:     newWatch(log.DurableEnd()),
+		watch:     newWatch(hw),
 		recovery:  recovery,
+		started:   make(chan struct{}),
 		done:      make(chan struct{}),
 		relayDone: make(chan struct{}),
 	}
-	a := &partitionActor{p: p, log: log, producers: producers, durableEnd: log.DurableEnd()}
+	p.leadership.Store(&Leadership{})
+	a := &partitionActor{p: p, log: log, r: core, producers: producers, durableEnd: log.DurableEnd(), commit: hw,
+		configs: len(opts.Configs), uncleanMarked: opts.Unclean}
 	props := actor.PropsFromProducer(func() actor.Actor { return a })
 	if cfg.Dispatcher != nil {
 		props.Configure(actor.WithDispatcher(cfg.Dispatcher))
@@ -125,8 +148,13 @@ func Start(parent actor.SpawnerContext, cfg Config) (*Partition, error) {
 	p.pid = pid
 	p.process, _ = parent.ActorSystem().ProcessRegistry.Get(pid)
 	go p.relay(relayCtx, log.DurableEnd())
+	select {
+	case <-p.started:
+	case <-p.done:
+	}
 	cfg.Logger.Debug("partition started", "partition", p.name, "log_start", log.LogStart(), "log_end", log.LogEnd(),
-		"epoch", p.epoch, "producers", producers.len(), "unclean", recovery.Unclean)
+		"promised_epoch", log.PromisedEpoch(), "producers", producers.len(), "unclean", opts.Unclean,
+		"replicas", core.Config().String())
 	return p, nil
 }
 
@@ -190,8 +218,86 @@ func (p *Partition) ID() int32 { return p.cfg.Partition }
 // PID returns the actor's process id.
 func (p *Partition) PID() *actor.PID { return p.pid }
 
-// Epoch returns the leader epoch the partition appends in.
-func (p *Partition) Epoch() uint64 { return p.epoch }
+// Epoch returns the epoch of the leader this replica knows.
+func (p *Partition) Epoch() uint64 { return p.leadership.Load().Epoch }
+
+// Leadership returns what this replica knows of its leader.
+func (p *Partition) Leadership() Leadership { return *p.leadership.Load() }
+
+// notLeader returns the error for a request only the leader serves, naming the leader to try.
+func (p *Partition) notLeader() error {
+	l := p.leadership.Load()
+	if l.Leader == "" {
+		return protocol.Errorf(protocol.ErrUnavailable, "partition %s has no leader right now (epoch %d): retry shortly", p.name, l.Epoch)
+	}
+	return protocol.Errorf(protocol.ErrNotLeader, "partition %s is led by %s in epoch %d, not by %s", p.name, l.Leader, l.Epoch, p.cfg.nodeID())
+}
+
+// Deliver hands a replication message from a peer to the actor. It does not block.
+func (p *Partition) Deliver(m protocol.ReplicaMessage) {
+	if p.unavailable() == nil {
+		p.send(&stepMsg{m: fromWire(m)})
+	}
+}
+
+// Tick advances the replication core's logical time by one tick. It does not block.
+func (p *Partition) Tick() {
+	if p.unavailable() == nil {
+		p.send(tickMsg{})
+	}
+}
+
+// SetAlive gives the replica the node's membership view: the nodes believed alive.
+func (p *Partition) SetAlive(ids []string) {
+	if p.unavailable() == nil {
+		p.send(&aliveMsg{ids: nodeIDs(ids)})
+	}
+}
+
+// SetDesired gives the replica the replica set placement wants (voters in ring order, and
+// learners); a leader moves toward it.
+func (p *Partition) SetDesired(voters, learners []string) {
+	if p.unavailable() == nil {
+		p.send(&desiredMsg{want: replication.Config{Voters: nodeIDs(voters), Learners: nodeIDs(learners)}})
+	}
+}
+
+// SetPlacement gives the replica the ring's preference order of the eligible members (alive, or
+// dead for less than the grace period) for this partition and its replication factor. A leader
+// keeps its replica set while every member is eligible and it has rf voters; otherwise it wants
+// the eligible members it has plus the next in preference order, up to rf (RF restored without
+// moving data that need not move). Members past rf become learners only for __meta.
+func (p *Partition) SetPlacement(preference []string, rf int) {
+	if p.unavailable() == nil {
+		p.send(&placementMsg{preference: nodeIDs(preference), rf: rf, learners: p.cfg.Topic == metaTopic})
+	}
+}
+
+// ReadCommitted reads committed batches from offset from on any replica (the node's own
+// catalog reader uses it on __meta); clients read through Read, from the leader.
+func (p *Partition) ReadCommitted(from uint64, maxBytes int) (storage.ReadResult, error) {
+	if err := p.unavailable(); err != nil {
+		return storage.ReadResult{}, err
+	}
+	return p.log.Read(from, maxBytes, p.HighWatermark(), nil)
+}
+
+// Replication returns a snapshot of the replication core; it asks the actor and waits.
+func (p *Partition) Replication(ctx context.Context) (replication.Status, error) {
+	if err := p.unavailable(); err != nil {
+		return replication.Status{}, err
+	}
+	reply := make(chan replication.Status, 1)
+	p.send(&statusMsg{reply: reply})
+	select {
+	case s := <-reply:
+		return s, nil
+	case <-p.done:
+		return replication.Status{}, p.stoppedErr()
+	case <-ctx.Done():
+		return replication.Status{}, protocol.Errorf(protocol.ErrTimeout, "partition %s: status not answered in time (%v)", p.name, ctx.Err())
+	}
+}
 
 // Recovery returns what opening the log found and did.
 func (p *Partition) Recovery() storage.Recovery { return p.recovery }
@@ -315,6 +421,9 @@ func (p *Partition) Read(from uint64, maxBytes int) (ReadResult, error) {
 	if err := p.unavailable(); err != nil {
 		return ReadResult{}, err
 	}
+	if !p.leadership.Load().IsLeader {
+		return ReadResult{}, p.notLeader()
+	}
 	hw := p.HighWatermark()
 	res, err := p.log.Read(from, maxBytes, hw, nil)
 	if err != nil {
@@ -342,8 +451,8 @@ func recordsFrom(data []byte, from uint64) uint64 {
 	return n
 }
 
-// HighWatermark returns the offset below which records are visible to consumers: the log's
-// durable end as the actor last saw it.
+// HighWatermark returns the offset below which records are visible to consumers: the commit
+// point (held durably by a majority of the replica set) as the actor last saw it.
 func (p *Partition) HighWatermark() uint64 {
 	hw, _ := p.watch.get()
 	return hw
@@ -484,7 +593,7 @@ func (p *Partition) Stats() Stats {
 	s := Stats{
 		Topic:            p.cfg.Topic,
 		Partition:        p.cfg.Partition,
-		Epoch:            p.epoch,
+		Epoch:            p.Epoch(),
 		LogStart:         p.log.LogStart(),
 		LogEnd:           p.log.LogEnd(),
 		HighWatermark:    p.HighWatermark(),

@@ -21,7 +21,7 @@
 //	sync [ids=(..)]                            make the logs durable (for manual-sync replicas)
 //	crash id=x [lose-unsynced] [unclean]       restart from the log (dropping unsynced batches)
 //	isolate id=x / heal                        drop every message to or from x / stop dropping
-//	set-desired id=x set=(..)                  the leader's desired replica set
+//	set-desired id=x set=(..) [learners=(..)]  the leader's desired replica set
 //	status / log                               print every replica's state / log
 package replication
 
@@ -113,7 +113,7 @@ func (n *network) run(d *datadriven.TestData) (string, error) {
 	case "heal":
 		n.isolated = map[NodeID]bool{}
 	case "set-desired":
-		n.nodes[NodeID(strArg(d, "id"))].r.SetDesired(ids(d, "set"))
+		n.nodes[NodeID(strArg(d, "id"))].r.SetDesired(Config{Voters: ids(d, "set"), Learners: ids(d, "learners")})
 	case "status":
 		n.printStatus()
 	case "log":

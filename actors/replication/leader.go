@@ -214,12 +214,13 @@ func (r *Replica) syncProgress() {
 	}
 }
 
-// SetDesired gives a leader the replica set placement wants, in ring order. The leader moves
-// toward it one config entry at a time: add a missing member as a learner, promote a learner
-// that holds the commit point, then remove voters and learners placement no longer wants (never
-// itself, never below the desired size).
-func (r *Replica) SetDesired(ids []NodeID) {
-	r.desired = slices.Clone(ids)
+// SetDesired gives a leader the replica set placement wants: voters in ring order, and learners
+// that should receive the log without voting (the __meta partition goes to every node). The
+// leader moves toward it one config entry at a time: add a missing member as a learner, promote
+// a learner that holds the commit point to voter, then remove members placement no longer wants
+// (never itself, never below the desired number of voters).
+func (r *Replica) SetDesired(d Config) {
+	r.desired = d.clone()
 	if r.role == RoleLeader {
 		r.maybeReconfigure()
 	}
@@ -228,7 +229,7 @@ func (r *Replica) SetDesired(ids []NodeID) {
 // maybeReconfigure proposes the next config entry toward the desired set, once the epoch-start
 // entry and every earlier config entry committed.
 func (r *Replica) maybeReconfigure() {
-	if r.role != RoleLeader || len(r.desired) == 0 || r.gated && r.commit <= r.epochStart || r.commit == 0 {
+	if r.role != RoleLeader || len(r.desired.Voters) == 0 || r.gated && r.commit <= r.epochStart {
 		return
 	}
 	if n := len(r.configs); n > 0 && r.configs[n-1].Offset >= r.commit {
@@ -242,26 +243,26 @@ func (r *Replica) maybeReconfigure() {
 }
 
 func (r *Replica) nextConfig() (Config, bool) {
-	cur := r.Config()
-	for _, d := range r.desired {
+	cur, want := r.Config(), r.desired
+	for _, d := range want.Members() {
 		if !cur.Has(d) {
 			return Config{Voters: cur.Voters, Learners: append(slices.Clone(cur.Learners), d)}, true
 		}
 	}
 	for _, l := range cur.Learners {
-		if pr := r.prs[l]; slices.Contains(r.desired, l) && pr != nil && !pr.learner && pr.durable >= r.commit {
+		if pr := r.prs[l]; want.IsVoter(l) && pr != nil && !pr.learner && pr.durable >= r.commit {
 			voters := r.inDesiredOrder(append(slices.Clone(cur.Voters), l))
 			return Config{Voters: voters, Learners: without(cur.Learners, l)}, true
 		}
 	}
 	for _, l := range cur.Learners {
-		if !slices.Contains(r.desired, l) {
+		if !want.Has(l) {
 			return Config{Voters: cur.Voters, Learners: without(cur.Learners, l)}, true
 		}
 	}
-	if len(cur.Voters) > len(r.desired) {
+	if len(cur.Voters) > len(want.Voters) {
 		for _, v := range cur.Voters {
-			if v != r.id && !slices.Contains(r.desired, v) {
+			if v != r.id && !want.IsVoter(v) {
 				return Config{Voters: without(cur.Voters, v), Learners: cur.Learners}, true
 			}
 		}
@@ -272,10 +273,10 @@ func (r *Replica) nextConfig() (Config, bool) {
 // inDesiredOrder sorts ids by their place in the desired set; others keep their order, last.
 func (r *Replica) inDesiredOrder(ids []NodeID) []NodeID {
 	rank := func(id NodeID) int {
-		if i := slices.Index(r.desired, id); i >= 0 {
+		if i := slices.Index(r.desired.Voters, id); i >= 0 {
 			return i
 		}
-		return len(r.desired)
+		return len(r.desired.Voters)
 	}
 	slices.SortStableFunc(ids, func(a, b NodeID) int { return rank(a) - rank(b) })
 	return ids

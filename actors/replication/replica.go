@@ -114,7 +114,7 @@ type Replica struct {
 	prs        map[NodeID]*progress // leader: one per other member of the replica set
 	epochStart Offset               // leader: the log end when it began to lead
 	gated      bool                 // leader: it wrote an epoch-start entry at epochStart
-	desired    []NodeID             // leader: the replica set placement wants
+	desired    Config               // leader: the replica set placement wants
 	cand       *candidacy
 
 	rd         Ready
@@ -285,7 +285,7 @@ func (r *Replica) appendControl(kind byte, value []byte) {
 func (r *Replica) becomeFollower(e Epoch, leader NodeID) {
 	r.role, r.step, r.tick = RoleFollower, stepFollower, tickFollower
 	r.epoch, r.leader = max(r.epoch, e), leader
-	r.prs, r.cand, r.desired = nil, nil, nil
+	r.prs, r.cand = nil, nil
 	r.electionElapsed, r.leaderlessElapsed = 0, 0
 }
 

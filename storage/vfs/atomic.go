@@ -1,7 +1,9 @@
 package vfs
 
 import (
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -32,4 +34,26 @@ func WriteFileAtomic(fsys FS, dir, name string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// ReadFile reads a small whole file, refusing one above maxBytes. A missing file is an error
+// wrapping fs.ErrNotExist.
+func ReadFile(fsys FS, name string, maxBytes int64) ([]byte, error) {
+	f, err := fsys.OpenFile(name, os.O_RDONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil {
+		return nil, err
+	}
+	if size > maxBytes {
+		return nil, fmt.Errorf("vfs: %s is %d bytes, above the limit of %d", name, size, maxBytes)
+	}
+	data := make([]byte, size)
+	if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return data, nil
 }

@@ -1,0 +1,343 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalmq/shoal/actors/node"
+	"github.com/shoalmq/shoal/cluster"
+	"github.com/shoalmq/shoal/protocol"
+	"github.com/shoalmq/shoal/protocol/transport"
+)
+
+var errUnknownPeer = errors.New("no broker address known for that node")
+
+// clusterRuntime is the broker's cluster half: the peer links, the membership watcher and the
+// ticker of the replication cores.
+type clusterRuntime struct {
+	cfg     ClusterConfig
+	peers   *peers
+	members atomic.Pointer[map[string]cluster.Member]
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
+	// forward holds connections to other nodes for forwarded catalog changes.
+	forwardMu sync.Mutex
+	forward   map[string]*transport.Conn
+}
+
+func newClusterRuntime(cfg ClusterConfig, self string, b *Broker) *clusterRuntime {
+	rt := &clusterRuntime{cfg: cfg.withDefaults(), stop: make(chan struct{}), forward: map[string]*transport.Conn{}}
+	empty := map[string]cluster.Member{}
+	rt.members.Store(&empty)
+	rt.peers = newPeers(self, rt.brokerAddr, b.log)
+	return rt
+}
+
+// brokerAddr returns a member's broker address.
+func (rt *clusterRuntime) brokerAddr(id string) (string, bool) {
+	m, ok := (*rt.members.Load())[id]
+	if !ok || m.BrokerAddr == "" {
+		return "", false
+	}
+	return m.BrokerAddr, true
+}
+
+func (rt *clusterRuntime) nodeConfig(self string) *node.ClusterConfig {
+	return &node.ClusterConfig{NodeID: self, Peers: rt.peers, Bootstrap: rt.cfg.Bootstrap,
+		HeartbeatTicks: rt.cfg.HeartbeatTicks, ElectionTicks: rt.cfg.ElectionTicks}
+}
+
+// start runs the membership watcher and the ticker.
+func (rt *clusterRuntime) start(n *node.Node) {
+	rt.wg.Add(2)
+	go rt.watchMembership(n)
+	go rt.tick(n)
+}
+
+// close stops the goroutines; the peer links close after the node stopped (partitions send
+// while they stop).
+func (rt *clusterRuntime) close() {
+	close(rt.stop)
+	rt.wg.Wait()
+}
+
+func (rt *clusterRuntime) closePeers() {
+	rt.peers.close()
+	rt.forwardMu.Lock()
+	defer rt.forwardMu.Unlock()
+	for addr, c := range rt.forward {
+		_ = c.Close()
+		delete(rt.forward, addr)
+	}
+}
+
+func (rt *clusterRuntime) tick(n *node.Node) {
+	defer rt.wg.Done()
+	t := time.NewTicker(rt.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			n.Tick()
+		case <-rt.stop:
+			return
+		}
+	}
+}
+
+// watchMembership turns membership events into views for the node: who is alive, and who is
+// eligible for placement (alive, or dead or gone for less than the grace period).
+func (rt *clusterRuntime) watchMembership(n *node.Node) {
+	defer rt.wg.Done()
+	m := rt.cfg.Membership
+	members := map[string]cluster.Member{}
+	for _, mem := range m.Members() {
+		members[mem.ID] = mem
+	}
+	downSince := map[string]time.Time{}
+	last := ""
+	publish := func() {
+		view, sig := rt.view(members, downSince, time.Now())
+		copied := make(map[string]cluster.Member, len(members))
+		for id, mem := range members {
+			copied[id] = mem
+		}
+		rt.members.Store(&copied)
+		if sig != last {
+			last = sig
+			n.SetView(view)
+		}
+	}
+	publish()
+	ticker := time.NewTicker(max(rt.cfg.DeadGrace/10, 100*time.Millisecond))
+	defer ticker.Stop()
+	for {
+		select {
+		case ev := <-m.Events():
+			if ev.Resync {
+				members = map[string]cluster.Member{}
+				for _, mem := range m.Members() {
+					members[mem.ID] = mem
+				}
+			}
+			members[ev.Member.ID] = ev.Member
+			publish()
+		case <-ticker.C:
+			publish()
+		case <-rt.stop:
+			return
+		}
+	}
+}
+
+// view computes the node's view and a signature of it (to skip unchanged ones).
+func (rt *clusterRuntime) view(members map[string]cluster.Member, downSince map[string]time.Time, now time.Time) (node.View, string) {
+	var v node.View
+	for id, mem := range members {
+		if !mem.State.Gone() {
+			delete(downSince, id)
+			v.Alive = append(v.Alive, id)
+			v.Eligible = append(v.Eligible, id)
+			v.Brokers = append(v.Brokers, protocol.Broker{NodeID: id, Addr: mem.BrokerAddr})
+			continue
+		}
+		since, ok := downSince[id]
+		if !ok {
+			since, downSince[id] = now, now
+		}
+		if now.Sub(since) < rt.cfg.DeadGrace {
+			v.Eligible = append(v.Eligible, id)
+		}
+	}
+	slices.Sort(v.Alive)
+	slices.Sort(v.Eligible)
+	slices.SortFunc(v.Brokers, func(a, b protocol.Broker) int { return strings.Compare(a.NodeID, b.NodeID) })
+	sig := strings.Join(v.Alive, ",") + "|" + strings.Join(v.Eligible, ",")
+	for _, b := range v.Brokers {
+		sig += "|" + b.Addr
+	}
+	return v, sig
+}
+
+// forwardCall sends a catalog request to the node that leads __meta.
+func (rt *clusterRuntime) forwardCall(ctx context.Context, leader string, t protocol.MessageType, req any) error {
+	addr, ok := rt.brokerAddr(leader)
+	if !ok {
+		return protocol.Errorf(protocol.ErrUnavailable, "the catalog leader %s has no known address yet: retry shortly", leader)
+	}
+	rt.forwardMu.Lock()
+	conn := rt.forward[addr]
+	rt.forwardMu.Unlock()
+	if conn == nil {
+		c, err := transport.Dial(ctx, addr, transport.DialOptions{ClientID: "shoal-forward"})
+		if err != nil {
+			return protocol.Errorf(protocol.ErrUnavailable, "forward to the catalog leader %s at %s: %v", leader, addr, err)
+		}
+		rt.forwardMu.Lock()
+		if old := rt.forward[addr]; old != nil {
+			_ = c.Close()
+			c = old
+		} else {
+			rt.forward[addr] = c
+		}
+		rt.forwardMu.Unlock()
+		conn = c
+	}
+	err := conn.Call(ctx, t, req, nil)
+	if errors.Is(err, transport.ErrConnClosed) {
+		rt.forwardMu.Lock()
+		if rt.forward[addr] == conn {
+			delete(rt.forward, addr)
+		}
+		rt.forwardMu.Unlock()
+		return protocol.Errorf(protocol.ErrUnavailable, "forward to the catalog leader %s: %v", leader, err)
+	}
+	return err
+}
+
+// viaMetaLeader runs a catalog change locally, or on the __meta leader when this node does not
+// lead it, then waits until this node's catalog shows the change (present: whether the topic
+// must exist afterwards).
+func (b *Broker) viaMetaLeader(ctx context.Context, name string, present bool, local func() error, t protocol.MessageType, req any) error {
+	err := local()
+	var notLeader *node.ErrNotMetaLeader
+	if !errors.As(err, &notLeader) || b.cluster == nil {
+		return err
+	}
+	if notLeader.Leader == "" {
+		return err
+	}
+	if err := b.cluster.forwardCall(ctx, notLeader.Leader, t, req); err != nil {
+		return err
+	}
+	return b.node.WaitTopic(ctx, name, present)
+}
+
+// ensureTopicClustered returns a topic, creating it through the catalog leader when needed.
+func (b *Broker) ensureTopic(ctx context.Context, name string) (*node.Topic, error) {
+	var t *node.Topic
+	err := b.viaMetaLeader(ctx, name, true, func() error {
+		var err error
+		t, err = b.node.EnsureTopic(ctx, name)
+		return err
+	}, protocol.TypeCreateTopic, &protocol.CreateTopicRequest{Name: name})
+	if protocol.CodeOf(err) == protocol.CodeTopicExists {
+		err = b.node.WaitTopic(ctx, name, true)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if t == nil {
+		var ok bool
+		if t, ok = b.node.Topic(name); !ok {
+			return nil, fmt.Errorf("topic %q was created but is not in this node's catalog", name)
+		}
+	}
+	return t, nil
+}
+
+// replicate hands the messages of a replicate request to their replicas, in order.
+func (b *Broker) replicate(body []byte) error {
+	var req protocol.ReplicateRequest
+	if err := protocol.Unmarshal(body, &req); err != nil {
+		return err
+	}
+	if b.cluster == nil {
+		return protocol.Errorf(protocol.ErrInvalidArgument, "node %s is not a member of a cluster", b.cfg.NodeID)
+	}
+	for _, m := range req.Messages {
+		b.node.Deliver(m)
+	}
+	return nil
+}
+
+// clusterStatus describes the members and the partitions' health as this node sees them: the
+// partitions it holds a replica of from their replicas, the others from the catalog's replica
+// sets and the membership.
+func (b *Broker) clusterStatus(ctx context.Context, _ *protocol.Empty) (*protocol.ClusterStatusResponse, error) {
+	resp := &protocol.ClusterStatusResponse{Members: []protocol.MemberStatus{}}
+	counts := map[string]*protocol.MemberStatus{}
+	if b.cluster == nil {
+		resp.Members = append(resp.Members, protocol.MemberStatus{ID: b.cfg.NodeID, State: cluster.StateAlive.String(), BrokerAddr: b.cfg.BrokerAddr})
+		counts[b.cfg.NodeID] = &resp.Members[0]
+	} else {
+		resp.ClusterID = b.cluster.cfg.Membership.ClusterID()
+		members := *b.cluster.members.Load()
+		ids := make([]string, 0, len(members))
+		for id := range members {
+			ids = append(ids, id)
+		}
+		slices.Sort(ids)
+		for _, id := range ids {
+			m := members[id]
+			resp.Members = append(resp.Members, protocol.MemberStatus{ID: id, State: m.State.String(), BrokerAddr: m.BrokerAddr,
+				GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr})
+		}
+		for i := range resp.Members {
+			counts[resp.Members[i].ID] = &resp.Members[i]
+		}
+	}
+	alive := func(id string) bool {
+		m, ok := counts[id]
+		return ok && (m.State == cluster.StateAlive.String() || m.State == cluster.StateSuspect.String())
+	}
+	check := func(name string, rf int, replicas []string, leader string, inSync []string) {
+		resp.Partitions.Total++
+		for _, id := range replicas {
+			if m := counts[id]; m != nil {
+				m.Replicas++
+			}
+		}
+		if m := counts[leader]; m != nil && alive(leader) {
+			m.Leaders++
+		} else {
+			resp.Partitions.Leaderless++
+			resp.Problems = append(resp.Problems, fmt.Sprintf("%s: no leader (replicas %s)", name, describeReplicas(replicas, alive)))
+			return
+		}
+		healthy := inSync
+		if healthy == nil {
+			healthy = slices.DeleteFunc(slices.Clone(replicas), func(id string) bool { return !alive(id) })
+		}
+		if len(healthy) < rf {
+			resp.Partitions.UnderReplicated++
+			resp.Problems = append(resp.Problems, fmt.Sprintf("%s: under-replicated, %d of %d replicas in sync (replicas %s)",
+				name, len(healthy), rf, describeReplicas(replicas, alive)))
+		}
+	}
+	if meta := b.node.Meta(); meta != nil {
+		lead := meta.Leadership()
+		check(node.MetaTopic+"/0", min(len(b.node.View().Alive), 3), lead.Replicas, lead.Leader, nil)
+	}
+	for _, t := range b.node.Topics() {
+		for id, p := range t.Partitions {
+			name := fmt.Sprintf("%s/%d", t.Settings.Name, id)
+			if p == nil {
+				check(name, int(t.Settings.Replication), t.Settings.Assignment[id], b.node.GuessLeader(t, int32(id)), nil)
+				continue
+			}
+			pm := partitionMetadata(ctx, p)
+			check(name, int(t.Settings.Replication), pm.Replicas, pm.Leader, pm.InSync)
+		}
+	}
+	return resp, nil
+}
+
+// describeReplicas lists replicas, marking the ones that are not alive.
+func describeReplicas(ids []string, alive func(string) bool) string {
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = id
+		if !alive(id) {
+			parts[i] += " (down)"
+		}
+	}
+	return strings.Join(parts, ", ")
+}

@@ -1,0 +1,480 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/shoalmq/shoal/actors/partition"
+	"github.com/shoalmq/shoal/cluster/placement"
+	"github.com/shoalmq/shoal/cluster/ring"
+	"github.com/shoalmq/shoal/protocol"
+	"github.com/shoalmq/shoal/protocol/batch"
+)
+
+// MetaTopic is the replicated catalog: one partition, RF 3 (fewer on a smaller cluster), with
+// every other node a learner so each node reads the catalog from its own replica.
+const (
+	MetaTopic     = "__meta"
+	metaDir       = "meta"
+	metaMaxVoters = 3
+	// metaReadBytes bounds one read of the catalog's log.
+	metaReadBytes = 1 << 20
+)
+
+// ClusterConfig makes the node a member of a cluster (nil: standalone).
+type ClusterConfig struct {
+	// NodeID is this node; Peers reaches the others.
+	NodeID string
+	Peers  partition.Peers
+	// Bootstrap: this node starts a new cluster and creates __meta with itself as its voter.
+	Bootstrap bool
+	// Replication core timing (0: its defaults).
+	HeartbeatTicks, ElectionTicks int
+}
+
+// View is the node's picture of the membership, given by the broker whenever it changes.
+type View struct {
+	// Alive lists the members believed alive (this node included); Eligible adds the members
+	// dead for less than the grace period: placement keeps their replicas in place.
+	Alive, Eligible []string
+	// Brokers are the alive members' broker addresses (for metadata).
+	Brokers []protocol.Broker
+}
+
+func (v *View) isAlive(id string) bool { return v != nil && slices.Contains(v.Alive, id) }
+
+// ErrNotMetaLeader means a catalog change reached a node that does not lead __meta; the broker
+// forwards the request to Leader ("" when none is known).
+type ErrNotMetaLeader struct{ Leader string }
+
+func (e *ErrNotMetaLeader) Error() string {
+	if e.Leader == "" {
+		return "the catalog (__meta) has no leader right now: retry shortly"
+	}
+	return fmt.Sprintf("the catalog (__meta) is led by %s", e.Leader)
+}
+
+// Unwrap makes the error a protocol.ErrNotLeader (ErrUnavailable without a leader).
+func (e *ErrNotMetaLeader) Unwrap() error {
+	if e.Leader == "" {
+		return protocol.ErrUnavailable
+	}
+	return protocol.ErrNotLeader
+}
+
+// metaRecord is one entry of the catalog's log: a topic's settings, or its deletion.
+type metaRecord struct {
+	Topic    string         `json:"topic"`
+	Settings *TopicSettings `json:"settings,omitempty"` // nil: deleted
+}
+
+// clusterState is the node's cluster half; nil fields in standalone mode.
+type clusterState struct {
+	view atomic.Pointer[View]
+	meta *partition.Partition
+	// applied is the catalog log offset applied to the local catalog; appliedCh is closed and
+	// replaced whenever it rises.
+	appliedMu sync.Mutex
+	applied   uint64
+	appliedCh chan struct{}
+	// createMu serialises catalog writes on the __meta leader, so its existence checks see
+	// every earlier write applied.
+	createMu   sync.Mutex
+	followStop chan struct{}
+	followDone chan struct{}
+}
+
+func newClusterState(applied uint64) *clusterState {
+	c := &clusterState{applied: applied, appliedCh: make(chan struct{}), followStop: make(chan struct{}), followDone: make(chan struct{})}
+	c.view.Store(&View{})
+	return c
+}
+
+// setApplied records that the catalog log is applied up to end.
+func (c *clusterState) setApplied(end uint64) {
+	c.appliedMu.Lock()
+	defer c.appliedMu.Unlock()
+	if end > c.applied {
+		c.applied = end
+		close(c.appliedCh)
+		c.appliedCh = make(chan struct{})
+	}
+}
+
+// waitApplied blocks until the catalog log is applied up to end.
+func (c *clusterState) waitApplied(ctx context.Context, end uint64) error {
+	for {
+		c.appliedMu.Lock()
+		applied, ch := c.applied, c.appliedCh
+		c.appliedMu.Unlock()
+		if applied >= end {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return protocol.Errorf(protocol.ErrTimeout, "the catalog change at %d is not applied on this node yet (%v)", end, ctx.Err())
+		}
+	}
+}
+
+// WaitCatalog blocks until this node's catalog has applied everything its __meta replica had
+// committed when it was called (a no-op standalone). A node that forwarded a catalog change
+// calls it before it answers.
+func (n *Node) WaitCatalog(ctx context.Context) error {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.waitApplied(ctx, n.cluster.meta.HighWatermark())
+}
+
+// Meta returns the __meta partition (nil standalone).
+func (n *Node) Meta() *partition.Partition {
+	if n.cluster == nil {
+		return nil
+	}
+	return n.cluster.meta
+}
+
+// View returns the last membership view (empty standalone).
+func (n *Node) View() View {
+	if n.cluster == nil {
+		return View{}
+	}
+	return *n.cluster.view.Load()
+}
+
+// Clustered reports whether the node is a member of a cluster.
+func (n *Node) Clustered() bool { return n.cluster != nil }
+
+// SetView gives the node a new membership view: every replica hears who is alive, and every
+// replica set is compared with placement (a leader replaces members dead past the grace period,
+// and grows __meta to three voters with every other node a learner).
+func (n *Node) SetView(v View) {
+	if n.cluster == nil {
+		return
+	}
+	v.Alive, v.Eligible = sortedCopy(v.Alive), sortedCopy(v.Eligible)
+	n.cluster.view.Store(&v)
+	r := ring.New(toRing(v.Eligible))
+	n.forEachReplica(func(p *partition.Partition, rf int) {
+		p.SetAlive(v.Alive)
+		prefs := r.Preference(ring.PartitionKey(p.Topic(), int(p.ID())), 0)
+		if p.Topic() == MetaTopic {
+			rf = min(metaMaxVoters, len(prefs))
+		}
+		p.SetPlacement(fromRing(prefs), rf)
+	})
+}
+
+// Tick advances every replica's replication core by one tick.
+func (n *Node) Tick() {
+	n.forEachReplica(func(p *partition.Partition, _ int) { p.Tick() })
+}
+
+// forEachReplica calls f with every hosted partition (and __meta) and its replication factor.
+func (n *Node) forEachReplica(f func(p *partition.Partition, rf int)) {
+	if n.cluster != nil {
+		f(n.cluster.meta, metaMaxVoters)
+	}
+	for _, t := range *n.routes.Load() {
+		for _, p := range t.Partitions {
+			if p != nil {
+				f(p, int(t.Settings.Replication))
+			}
+		}
+	}
+}
+
+// Deliver hands a replication message to its replica. A message for a partition of a known
+// topic that this node does not host yet (a leader adding it as a learner) starts the replica.
+func (n *Node) Deliver(m protocol.ReplicaMessage) {
+	if n.cluster == nil {
+		return
+	}
+	if m.Topic == MetaTopic {
+		n.cluster.meta.Deliver(m)
+		return
+	}
+	t, ok := n.Topic(m.Topic)
+	if !ok || m.Partition < 0 || int(m.Partition) >= len(t.Partitions) {
+		return // a topic this node has not learned yet: the leader resends
+	}
+	if p := t.Partitions[m.Partition]; p != nil {
+		p.Deliver(m)
+		return
+	}
+	n.process.SendUserMessage(n.pid, &hostMsg{topic: m.Topic, id: m.Partition, then: m})
+}
+
+// hostMsg asks the supervisor to start a replica of a partition this node does not host.
+type hostMsg struct {
+	topic string
+	id    int32
+	then  protocol.ReplicaMessage
+}
+
+// applyMsg applies committed catalog records to the local catalog.
+type applyMsg struct {
+	records []metaRecord
+	end     uint64
+}
+
+// createClustered writes a topic to the catalog through __meta (on its leader) and waits until
+// this node applied it.
+func (n *Node) createClustered(ctx context.Context, settings TopicSettings, ifMissing bool) (*Topic, error) {
+	c := n.cluster
+	if t, ok := n.Topic(settings.Name); ok {
+		if ifMissing {
+			return t, nil
+		}
+		return nil, protocol.Errorf(protocol.ErrTopicExists, "topic %q already exists", settings.Name)
+	}
+	lead := c.meta.Leadership()
+	if !lead.IsLeader {
+		return nil, &ErrNotMetaLeader{Leader: lead.Leader}
+	}
+	c.createMu.Lock()
+	defer c.createMu.Unlock()
+	if err := n.WaitCatalog(ctx); err != nil {
+		return nil, err
+	}
+	if t, ok := n.Topic(settings.Name); ok {
+		if ifMissing {
+			return t, nil
+		}
+		return nil, protocol.Errorf(protocol.ErrTopicExists, "topic %q already exists", settings.Name)
+	}
+	settings = n.withDefaults(settings)
+	if err := checkSettings(settings); err != nil {
+		return nil, err
+	}
+	view := c.view.Load()
+	if live := len(view.Alive); int(settings.Replication) > live {
+		return nil, protocol.Errorf(protocol.ErrInvalidArgument,
+			"topic %q: replication factor %d needs %d live nodes, and the cluster has %d: add nodes or lower --replication",
+			settings.Name, settings.Replication, settings.Replication, live)
+	}
+	settings.Assignment = n.assign(view.Alive, settings)
+	end, err := n.writeMeta(ctx, metaRecord{Topic: settings.Name, Settings: &settings})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.waitApplied(ctx, end); err != nil {
+		return nil, err
+	}
+	t, ok := n.Topic(settings.Name)
+	if !ok {
+		return nil, protocol.Errorf(protocol.ErrUnknown, "topic %q was written to the catalog but is not in it", settings.Name)
+	}
+	return t, nil
+}
+
+// assign places a new topic's partitions over the live members, balanced with the existing
+// topics (placement.Assign is authoritative: it sees the whole catalog).
+func (n *Node) assign(alive []string, settings TopicSettings) [][]string {
+	topics := []placement.Topic{{Name: settings.Name, Partitions: int(settings.Partitions), ReplicationFactor: int(settings.Replication)}}
+	for _, t := range n.Topics() {
+		topics = append(topics, placement.Topic{Name: t.Settings.Name, Partitions: int(t.Settings.Partitions),
+			ReplicationFactor: int(t.Settings.Replication)})
+	}
+	a := placement.Assign(ring.New(toRing(alive)), topics)
+	out := make([][]string, settings.Partitions)
+	for p := range out {
+		out[p] = fromRing(a.Replicas(settings.Name, p))
+	}
+	return out
+}
+
+// deleteClustered writes a topic's deletion to the catalog through __meta.
+func (n *Node) deleteClustered(ctx context.Context, name string) error {
+	c := n.cluster
+	if _, ok := n.Topic(name); !ok {
+		return protocol.Errorf(protocol.ErrUnknownTopic, "topic %q does not exist", name)
+	}
+	lead := c.meta.Leadership()
+	if !lead.IsLeader {
+		return &ErrNotMetaLeader{Leader: lead.Leader}
+	}
+	c.createMu.Lock()
+	defer c.createMu.Unlock()
+	end, err := n.writeMeta(ctx, metaRecord{Topic: name})
+	if err != nil {
+		return err
+	}
+	return c.waitApplied(ctx, end)
+}
+
+// writeMeta appends a record to __meta and waits for a majority of its voters to hold it.
+func (n *Node) writeMeta(ctx context.Context, rec metaRecord) (uint64, error) {
+	value, err := json.Marshal(rec)
+	if err != nil {
+		return 0, err
+	}
+	bld := batch.NewBuilder(len(value) + 256)
+	bld.Reset(batch.Options{AutoID: true, ProducerID: batch.NoProducer})
+	if err := bld.Add(batch.ID{}, n.cfg.Now().UnixMilli(), []byte(rec.Topic), value, nil); err != nil {
+		return 0, err
+	}
+	b, err := bld.Finish()
+	if err != nil {
+		return 0, err
+	}
+	produced, err := n.cluster.meta.Produce(ctx, slices.Clone(b), protocol.AcksQuorum)
+	if err != nil {
+		return 0, fmt.Errorf("write the catalog: %w", err)
+	}
+	return produced.NextOffset, nil
+}
+
+// followMeta applies the catalog's committed records in order, for the node's life.
+func (n *Node) followMeta() {
+	c := n.cluster
+	defer close(c.followDone)
+	c.appliedMu.Lock()
+	from := c.applied
+	c.appliedMu.Unlock()
+	for {
+		hw, changed := c.meta.Watch()
+		if from < hw {
+			records, next, err := readMeta(c.meta, from, hw)
+			if err != nil {
+				n.cfg.Logger.Error("node: cannot read the catalog log; catalog changes stop here until restart", "err", err)
+				return
+			}
+			if len(records) == 0 {
+				c.setApplied(next)
+			} else {
+				n.process.SendUserMessage(n.pid, &applyMsg{records: records, end: next})
+			}
+			from = next
+			continue
+		}
+		select {
+		case <-changed:
+		case <-c.followStop:
+			return
+		}
+	}
+}
+
+// readMeta reads committed catalog records in [from, hw).
+func readMeta(meta *partition.Partition, from, hw uint64) ([]metaRecord, uint64, error) {
+	res, err := meta.ReadCommitted(from, metaReadBytes)
+	if err != nil {
+		return nil, from, err
+	}
+	var out []metaRecord
+	for it := res.Records(); it.Next(); {
+		r := it.Record()
+		var rec metaRecord
+		if err := json.Unmarshal(r.Value, &rec); err != nil || rec.Topic == "" {
+			return nil, from, fmt.Errorf("catalog record at %d is not a topic record: %v", r.Offset, err)
+		}
+		out = append(out, rec)
+	}
+	if res.Next <= from {
+		return nil, from, fmt.Errorf("catalog read at %d (commit point %d) made no progress", from, hw)
+	}
+	return out, res.Next, nil
+}
+
+// notHosted is the error for a partition of a known topic that this node holds no replica of.
+func notHosted(t *Topic, id int32, view *View) error {
+	leader := guessLeader(t.Settings.assignmentOf(id), view)
+	return protocol.Errorf(protocol.ErrNotLeader, "partition %s/%d has no replica on this node; ask its leader %s", t.Settings.Name, id, leader)
+}
+
+// guessLeader is the first live member of a replica set (the promotion order): the leader a
+// node that holds no replica expects.
+func guessLeader(replicas []string, view *View) string {
+	for _, id := range replicas {
+		if view.isAlive(id) {
+			return id
+		}
+	}
+	return ""
+}
+
+// GuessLeader returns the expected leader of a partition this node does not host.
+func (n *Node) GuessLeader(t *Topic, id int32) string {
+	if n.cluster == nil {
+		return ""
+	}
+	return guessLeader(t.Settings.assignmentOf(id), n.cluster.view.Load())
+}
+
+// assignmentOf returns a partition's replica set at creation.
+func (s TopicSettings) assignmentOf(id int32) []string {
+	if id >= 0 && int(id) < len(s.Assignment) {
+		return s.Assignment[id]
+	}
+	return nil
+}
+
+func (n *Node) metaPartitionConfig() partition.Config {
+	cfg := n.cfg
+	log := cfg.Storage
+	log.Dir = filepath.Join(cfg.DataDir, metaDir)
+	log.FS, log.Logger, log.Now = cfg.FS, cfg.Logger, cfg.Now
+	voters := []string{}
+	if cfg.Cluster.Bootstrap {
+		voters = []string{cfg.Cluster.NodeID}
+	}
+	return partition.Config{
+		Topic: MetaTopic, Partition: 0, Storage: log, Now: cfg.Now, Logger: cfg.Logger, Dispatcher: cfg.Dispatcher,
+		NodeID: cfg.Cluster.NodeID, Voters: voters, Peers: cfg.Cluster.Peers,
+		HeartbeatTicks: cfg.Cluster.HeartbeatTicks, ElectionTicks: cfg.Cluster.ElectionTicks,
+	}
+}
+
+func toRing(ids []string) []ring.NodeID {
+	out := make([]ring.NodeID, len(ids))
+	for i, id := range ids {
+		out[i] = ring.NodeID(id)
+	}
+	return out
+}
+
+func fromRing(ids []ring.NodeID) []string {
+	out := make([]string, len(ids))
+	for i, id := range ids {
+		out[i] = string(id)
+	}
+	return out
+}
+
+func sortedCopy(ids []string) []string {
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// WaitTopic blocks until topic name exists (present) or does not (!present) in this node's
+// catalog. Standalone, it only checks.
+func (n *Node) WaitTopic(ctx context.Context, name string, present bool) error {
+	for {
+		var changed chan struct{}
+		if n.cluster != nil {
+			n.cluster.appliedMu.Lock()
+			changed = n.cluster.appliedCh
+			n.cluster.appliedMu.Unlock()
+		}
+		if _, ok := n.Topic(name); ok == present {
+			return nil
+		}
+		if changed == nil {
+			return protocol.Errorf(protocol.ErrUnknownTopic, "topic %q does not exist", name)
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return protocol.Errorf(protocol.ErrTimeout, "topic %q: the catalog change did not reach this node in time (%v)", name, ctx.Err())
+		}
+	}
+}

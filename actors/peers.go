@@ -1,0 +1,172 @@
+package actors
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/shoalmq/shoal/protocol"
+	"github.com/shoalmq/shoal/protocol/transport"
+)
+
+// Bounds of the peer links.
+const (
+	// peerQueueMessages bounds the replication messages queued for one peer; past it messages
+	// are dropped (the protocol resends: heartbeats probe, leaders retransmit).
+	peerQueueMessages = 8192
+	// peerRequestBytes bounds the data of one replicate request.
+	peerRequestBytes = 8 << 20
+	peerCallTimeout  = 5 * time.Second
+	peerRetryBackoff = 200 * time.Millisecond
+)
+
+// peers sends replication messages to the other nodes: one link per peer, each a goroutine
+// that drains its queue into one replicate request at a time over one connection. One request
+// in flight per peer keeps the messages in order (the receiver hands them to the partitions in
+// arrival order); what queues meanwhile goes in the next request, so the link batches itself
+// under load.
+type peers struct {
+	self   string
+	addrOf func(id string) (string, bool) // a member's broker address, from the membership
+	logger *slog.Logger
+	dial   func(ctx context.Context, addr string) (*transport.Conn, error)
+
+	mu     sync.Mutex
+	links  map[string]*peerLink
+	closed bool
+	wg     sync.WaitGroup
+
+	dropped atomic.Uint64
+}
+
+type peerLink struct {
+	id    string
+	queue chan protocol.ReplicaMessage
+	stop  chan struct{}
+}
+
+func newPeers(self string, addrOf func(string) (string, bool), logger *slog.Logger) *peers {
+	return &peers{
+		self: self, addrOf: addrOf, logger: logger, links: map[string]*peerLink{},
+		dial: func(ctx context.Context, addr string) (*transport.Conn, error) {
+			return transport.Dial(ctx, addr, transport.DialOptions{ClientID: "shoal-peer-" + self})
+		},
+	}
+}
+
+// Send queues m for node to; it never blocks (a full queue drops the message).
+func (p *peers) Send(to string, m protocol.ReplicaMessage) {
+	if to == p.self {
+		return
+	}
+	link := p.link(to)
+	if link == nil {
+		return
+	}
+	select {
+	case link.queue <- m:
+	default:
+		if p.dropped.Add(1)%1024 == 1 {
+			p.logger.Warn("replication: a peer's queue is full; dropping messages (the protocol resends)", "peer", to)
+		}
+	}
+}
+
+func (p *peers) link(id string) *peerLink {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	if l, ok := p.links[id]; ok {
+		return l
+	}
+	l := &peerLink{id: id, queue: make(chan protocol.ReplicaMessage, peerQueueMessages), stop: make(chan struct{})}
+	p.links[id] = l
+	p.wg.Add(1)
+	go p.run(l)
+	return l
+}
+
+// run sends what l queues, until the peers close.
+func (p *peers) run(l *peerLink) {
+	defer p.wg.Done()
+	var conn *transport.Conn
+	defer func() {
+		if conn != nil {
+			_ = conn.Close()
+		}
+	}()
+	var req protocol.ReplicateRequest
+	for {
+		req.From, req.Messages = p.self, req.Messages[:0]
+		select {
+		case m := <-l.queue:
+			req.Messages = append(req.Messages, m)
+		case <-l.stop:
+			return
+		}
+		size := len(req.Messages[0].Data)
+	drain:
+		for size < peerRequestBytes && len(req.Messages) < protocol.MaxElements/2 {
+			select {
+			case m := <-l.queue:
+				req.Messages = append(req.Messages, m)
+				size += len(m.Data)
+			default:
+				break drain
+			}
+		}
+		var err error
+		if conn, err = p.send(l, conn, &req); err != nil {
+			p.logger.Debug("replication: send to a peer failed; messages dropped", "peer", l.id, "messages", len(req.Messages), "err", err)
+			select {
+			case <-time.After(peerRetryBackoff):
+			case <-l.stop:
+				return
+			}
+		}
+	}
+}
+
+// send delivers one request, dialling first when there is no connection; a failed call drops
+// the connection.
+func (p *peers) send(l *peerLink, conn *transport.Conn, req *protocol.ReplicateRequest) (*transport.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), peerCallTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-l.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if conn == nil {
+		addr, ok := p.addrOf(l.id)
+		if !ok {
+			return nil, errUnknownPeer
+		}
+		var err error
+		if conn, err = p.dial(ctx, addr); err != nil {
+			return nil, err
+		}
+	}
+	if err := conn.Call(ctx, protocol.TypeReplicate, req, nil); err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// close stops every link and waits for their goroutines.
+func (p *peers) close() {
+	p.mu.Lock()
+	p.closed = true
+	for _, l := range p.links {
+		close(l.stop)
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
