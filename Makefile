@@ -19,7 +19,7 @@ PKG ?= ./...
 FUZZ ?= .
 FUZZTIME ?= 30s
 
-.PHONY: help run demo test vet fmt-check bench fuzz lint tidy
+.PHONY: help run cluster demo test vet fmt-check bench fuzz lint tidy
 
 help: ## List the targets
 	@echo "usage: make TARGET [VAR=value]"
@@ -29,6 +29,10 @@ help: ## List the targets
 run: ## Start one node on 127.0.0.1:7070 (HTTP on :7071) with its data in data/dev; Ctrl-C stops it
 	go build -o bin/shoal ./cmd/shoal
 	bin/shoal serve --data-dir data/dev --node-id dev
+
+cluster: ## Start three local nodes n1 n2 n3 (brokers 127.0.0.1:7170/7270/7370, data in data/cluster); Ctrl-C stops them
+	go build -o bin/shoal ./cmd/shoal
+	scripts/cluster.sh bin/shoal
 
 demo: ## The storage demo: write records to a partition log in data/demo and read them back
 	go run ./cmd/shoal demo --data-dir data/demo

@@ -54,9 +54,9 @@ const (
 // Usage lines of `shoal bench` and of its two modes.
 const (
 	usageBench        = "bench produce|consume [flags]"
-	usageBenchProduce = "bench produce [--brokers ADDR] [--topic T] [--records N] [--record-bytes N] " +
+	usageBenchProduce = "bench produce [--brokers ADDR[,ADDR...]] [--topic T] [--records N] [--record-bytes N] " +
 		"[--acks quorum|leader|none] [--producers N] [--partitions N] [--linger D] [--batch-bytes N] [--max-in-flight N] [--json]"
-	usageBenchConsume = "bench consume [--brokers ADDR] [--topic T] [--records N] [--max-bytes N] [--max-wait D] [--json]"
+	usageBenchConsume = "bench consume [--brokers ADDR[,ADDR...]] [--topic T] [--records N] [--max-bytes N] [--max-wait D] [--json]"
 )
 
 // runBench is `shoal bench`.

@@ -31,8 +31,11 @@ type partitionStat struct {
 
 // nodeView is what the HTTP endpoints read from the running node.
 type nodeView interface {
-	Ready() bool
+	// NotReady says why the node is not ready (/readyz answers 503 with it), or "" when it is.
+	NotReady() string
 	Partitions() []partitionStat
+	// Cluster is one line about the node's cluster for the status page ("" when standalone).
+	Cluster() string
 }
 
 // httpServer serves /healthz, /readyz, /metrics and the status page.
@@ -54,8 +57,8 @@ func startHTTP(addr, nodeID string, view nodeView, fsyncSeconds prometheus.Histo
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !view.Ready() {
-			http.Error(w, "not ready: partitions are still opening", http.StatusServiceUnavailable)
+		if why := view.NotReady(); why != "" {
+			http.Error(w, why, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ready")
@@ -63,7 +66,7 @@ func startHTTP(addr, nodeID string, view nodeView, fsyncSeconds prometheus.Histo
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		if err := statusPage.Execute(w, statusData{NodeID: nodeID, Ready: view.Ready(), Partitions: view.Partitions()}); err != nil {
+		if err := statusPage.Execute(w, statusData{NodeID: nodeID, Ready: view.NotReady() == "", Cluster: view.Cluster(), Partitions: view.Partitions()}); err != nil {
 			log.Warn("status page", "err", err)
 		}
 	})
@@ -140,6 +143,7 @@ func newFsyncHistogram() prometheus.Histogram {
 type statusData struct {
 	NodeID     string
 	Ready      bool
+	Cluster    string
 	Partitions []partitionStat
 }
 
@@ -149,6 +153,7 @@ var statusPage = template.Must(template.New("status").Parse(`<!doctype html>
 </head><body>
 <h1>shoal node {{.NodeID}}</h1>
 <p>{{if .Ready}}ready{{else}}not ready{{end}} · <a href="/metrics">metrics</a> · <a href="/healthz">healthz</a> · <a href="/readyz">readyz</a></p>
+{{if .Cluster}}<p>{{.Cluster}}</p>{{end}}
 <table><tr><th>topic</th><th>partition</th><th>log start</th><th>log end</th><th>bytes</th><th>produced</th><th>fetched</th><th>busy</th><th>state</th></tr>
 {{range .Partitions}}<tr><td>{{.Topic}}</td><td>{{.Partition}}</td><td>{{.LogStart}}</td><td>{{.LogEnd}}</td><td>{{.Bytes}}</td><td>{{.Produced}}</td><td>{{.Fetched}}</td><td>{{.BusyRejected}}</td><td>{{if .Failed}}failed: {{.FailureReason}}{{else}}ok{{end}}</td></tr>
 {{else}}<tr><td colspan="9">no partitions yet: produce to a topic to create one</td></tr>{{end}}

@@ -16,8 +16,9 @@ import (
 
 // The node's files at the top of its data dir.
 const (
-	nodeIDFile   = "node.id"
-	dataLockFile = "shoal.lock"
+	nodeIDFile    = "node.id"
+	clusterIDFile = "cluster.id"
+	dataLockFile  = "shoal.lock"
 )
 
 // openDataDir creates the data dir if needed, locks it for this process, and returns the node id
@@ -71,4 +72,40 @@ func nodeIdentity(fsys vfs.FS, dir, wantID string) (string, error) {
 		return "", fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	return id, nil
+}
+
+// readClusterID returns the cluster id kept in the data dir, or "" when the node has never been
+// part of a cluster.
+func readClusterID(dir string) (string, error) {
+	path := filepath.Join(dir, clusterIDFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot read %s: %w", path, err)
+	}
+	id := strings.TrimSpace(string(data))
+	if !validNodeID(id) { // cluster ids have the node ids' alphabet and length
+		return "", fmt.Errorf("%s holds %q, which is not a cluster id: fix or remove the file", path, id)
+	}
+	return id, nil
+}
+
+// writeClusterID keeps the cluster id in the data dir (written atomically and fsynced), so that
+// a restarted node refuses to join any other cluster.
+func writeClusterID(dir, id string) error {
+	if err := vfs.WriteFileAtomic(vfs.OS(), dir, clusterIDFile, []byte(id+"\n")); err != nil {
+		return fmt.Errorf("cannot write %s: %w", filepath.Join(dir, clusterIDFile), err)
+	}
+	return nil
+}
+
+// newClusterID returns a fresh random cluster id: 16 bytes of crypto/rand in hex.
+func newClusterID() (string, error) {
+	var random [16]byte
+	if _, err := rand.Read(random[:]); err != nil {
+		return "", fmt.Errorf("cannot generate a cluster id: %w", err)
+	}
+	return hex.EncodeToString(random[:]), nil
 }

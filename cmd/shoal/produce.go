@@ -145,15 +145,7 @@ func brokersFlag(fs *flag.FlagSet) *string {
 }
 
 // splitBrokers turns a --brokers value into addresses.
-func splitBrokers(value string) []string {
-	var addrs []string
-	for _, a := range strings.Split(value, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			addrs = append(addrs, a)
-		}
-	}
-	return addrs
-}
+func splitBrokers(value string) []string { return splitList(value) }
 
 // usageErrors prints each message after the subcommand's name, then the usage; ok is false
 // (and code exitUsage) when there was any.

@@ -6,9 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/shoalmq/shoal/actors"
+	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/storage"
 )
 
@@ -36,6 +39,17 @@ type serveConfig struct {
 	LogLevel          slog.Level
 	LogFormat         string
 	ShutdownTimeout   time.Duration
+
+	// Cluster is nil for a standalone node (no --gossip-addr).
+	Cluster *clusterFlags
+}
+
+// clusterFlags is the cluster part of serveConfig, validated.
+type clusterFlags struct {
+	GossipAddr string   // --gossip-addr, ip:port (port 0 picks one)
+	Join       []string // --join, seed gossip addresses; empty for the first node of a cluster
+	Profile    string   // cluster.ProfileLAN or cluster.ProfileLocal
+	DeadGrace  time.Duration
 }
 
 // serveFlags holds the raw flag values; validate turns them into a serveConfig.
@@ -46,6 +60,8 @@ type serveFlags struct {
 	segmentBytes, retentionMs, retention  int64
 	maxRecordBytes, defaultPartitions     int
 	autoCreate                            bool
+	gossipAddr, join, gossipProfile       string
+	deadGrace                             time.Duration
 }
 
 func defineServeFlags(fs *flag.FlagSet) *serveFlags {
@@ -65,6 +81,10 @@ func defineServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long SIGTERM waits for in-flight requests")
+	fs.StringVar(&f.gossipAddr, "gossip-addr", "", "ip:port for gossip (UDP and TCP) with the other nodes; empty runs a standalone node")
+	fs.StringVar(&f.join, "join", "", "comma-separated gossip addresses of running nodes to join (needs --gossip-addr; none: start a new cluster)")
+	fs.StringVar(&f.gossipProfile, "gossip-profile", cluster.ProfileLAN, "failure detection: lan (a few seconds) or local (fast, one host and tests)")
+	fs.DurationVar(&f.deadGrace, "dead-grace", actors.DefaultDeadGrace, "how long a node must stay dead before its replicas are replaced elsewhere")
 	return f
 }
 
@@ -142,7 +162,76 @@ func (f *serveFlags) validate() (serveConfig, []error) {
 	if f.shutdownTimeout <= 0 {
 		bad("--shutdown-timeout %v: must be positive", f.shutdownTimeout)
 	}
+	cfg.Cluster, errs = f.validateCluster(errs)
 	return cfg, errs
+}
+
+// validateCluster checks the cluster flags, appending one error per bad value to errs. It
+// returns nil flags for a standalone node.
+func (f *serveFlags) validateCluster(errs []error) (*clusterFlags, []error) {
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	seeds := splitList(f.join)
+	if f.gossipProfile != cluster.ProfileLAN && f.gossipProfile != cluster.ProfileLocal {
+		bad("--gossip-profile %q: use lan or local", f.gossipProfile)
+	}
+	if f.deadGrace <= 0 {
+		bad("--dead-grace %v: must be positive (e.g. 5s)", f.deadGrace)
+	}
+	if f.gossipAddr == "" {
+		if len(seeds) > 0 {
+			bad("--join %q needs --gossip-addr: give this node's own gossip address too, e.g. --gossip-addr 127.0.0.1:7946", f.join)
+		}
+		return nil, errs
+	}
+	if why := gossipAddrProblem(f.gossipAddr); why != "" {
+		bad("--gossip-addr %q: %s", f.gossipAddr, why)
+	} else if !strings.HasSuffix(f.gossipAddr, ":0") && (f.gossipAddr == f.brokerAddr || f.gossipAddr == f.httpAddr) {
+		bad("--gossip-addr %q is also the broker or HTTP address: give it a port of its own", f.gossipAddr)
+	}
+	for _, seed := range seeds {
+		if _, port, err := net.SplitHostPort(seed); err != nil || port == "0" || !isPort(port) {
+			bad("--join %q: want host:port of a running node's --gossip-addr, e.g. 10.0.0.5:7946", seed)
+		}
+	}
+	if host, _, err := net.SplitHostPort(f.brokerAddr); err == nil && unspecifiedHost(host) {
+		bad("--broker-addr %q: the other nodes dial this address, so give one they can reach (e.g. 10.0.0.5:7070), not an unspecified host", f.brokerAddr)
+	}
+	return &clusterFlags{GossipAddr: f.gossipAddr, Join: seeds, Profile: f.gossipProfile, DeadGrace: f.deadGrace}, errs
+}
+
+// gossipAddrProblem says why addr cannot be bound by memberlist (an IP and a port), or "".
+func gossipAddrProblem(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("want ip:port, e.g. 127.0.0.1:7946 (%v)", err)
+	case !isPort(port):
+		return fmt.Sprintf("port %q: use a number from 0 to 65535", port)
+	case host != "" && net.ParseIP(host) == nil:
+		return fmt.Sprintf("host %q: gossip binds an IP address, e.g. 10.0.0.5:7946 or 127.0.0.1:0", host)
+	}
+	return ""
+}
+
+func isPort(s string) bool {
+	n, err := strconv.ParseUint(s, 10, 16)
+	return err == nil && n <= 65535
+}
+
+func unspecifiedHost(host string) bool {
+	ip := net.ParseIP(host)
+	return host == "" || ip != nil && ip.IsUnspecified()
+}
+
+// splitList splits a comma-separated flag value, dropping spaces and empty items.
+func splitList(value string) []string {
+	var items []string
+	for _, item := range strings.Split(value, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 func validNodeID(id string) bool {

@@ -20,10 +20,10 @@ import (
 
 // Usage lines of the subcommands of `shoal topic`.
 const (
-	usageTopicCreate   = "topic create NAME [--partitions N] [--replication N] [--retention-ms N] [--retention-bytes N] [--brokers ADDR]"
-	usageTopicList     = "topic list [--brokers ADDR]"
-	usageTopicDescribe = "topic describe NAME [--json] [--brokers ADDR]"
-	usageTopicDelete   = "topic delete NAME [--brokers ADDR]"
+	usageTopicCreate   = "topic create NAME [--partitions N] [--replication N] [--retention-ms N] [--retention-bytes N] [--brokers ADDR[,ADDR...]]"
+	usageTopicList     = "topic list [--brokers ADDR[,ADDR...]]"
+	usageTopicDescribe = "topic describe NAME [--json] [--brokers ADDR[,ADDR...]]"
+	usageTopicDelete   = "topic delete NAME [--brokers ADDR[,ADDR...]]"
 )
 
 // topicCommands are the subcommands of `shoal topic`, in the order its usage lists them.
@@ -194,6 +194,7 @@ type partitionJSON struct {
 	Partition int32    `json:"partition"`
 	Leader    string   `json:"leader"`
 	Replicas  []string `json:"replicas"`
+	InSync    []string `json:"in_sync"` // replicas caught up with the leader
 	Epoch     uint64   `json:"epoch"`
 	LogStart  uint64   `json:"log_start"`
 	LogEnd    uint64   `json:"log_end"`
@@ -202,7 +203,7 @@ type partitionJSON struct {
 func topicDescribe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("topic describe", usageTopicDescribe, stderr)
 	brokers := brokersFlag(fs)
-	asJSON := fs.Bool("json", false, `print {"topic":…, "partitions":[{"partition", "leader", "replicas", "epoch", "log_start", "log_end"}]}`)
+	asJSON := fs.Bool("json", false, `print {"topic":…, "partitions":[{"partition", "leader", "replicas", "in_sync", "epoch", "log_start", "log_end"}]}`)
 	name, code, ok := parseNamed(fs, args)
 	if !ok {
 		return code
@@ -222,12 +223,8 @@ func topicDescribe(ctx context.Context, args []string, stdout, stderr io.Writer)
 func printTopicJSON(w io.Writer, t protocol.TopicMetadata) error {
 	out := topicJSON{Topic: t.Name, Partitions: make([]partitionJSON, len(t.Partitions))}
 	for i, p := range t.Partitions {
-		replicas := p.Replicas
-		if replicas == nil {
-			replicas = []string{} // [] rather than null
-		}
-		out.Partitions[i] = partitionJSON{Partition: p.Partition, Leader: p.Leader, Replicas: replicas,
-			Epoch: p.Epoch, LogStart: p.LogStart, LogEnd: p.LogEnd}
+		out.Partitions[i] = partitionJSON{Partition: p.Partition, Leader: p.Leader, Replicas: nonNil(p.Replicas),
+			InSync: nonNil(p.InSync), Epoch: p.Epoch, LogStart: p.LogStart, LogEnd: p.LogEnd}
 	}
 	line, err := json.Marshal(out)
 	if err != nil {
@@ -235,6 +232,14 @@ func printTopicJSON(w io.Writer, t protocol.TopicMetadata) error {
 	}
 	_, err = fmt.Fprintf(w, "%s\n", line)
 	return err
+}
+
+// nonNil returns list, or an empty list for nil: JSON shows [] rather than null.
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
 
 func printTopicTable(w io.Writer, t protocol.TopicMetadata) error {
@@ -248,13 +253,14 @@ func printTopicTable(w io.Writer, t protocol.TopicMetadata) error {
 	fmt.Fprintf(w, "topic %s: %d partitions, replication %d, retention %s\n",
 		t.Name, len(t.Partitions), t.Config.Replication, retention)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tEPOCH\tLOG-START\tLOG-END")
+	fmt.Fprintln(tw, "PARTITION\tLEADER\tREPLICAS\tIN-SYNC\tEPOCH\tLOG-START\tLOG-END")
 	for _, p := range t.Partitions {
 		leader := p.Leader
 		if leader == "" {
 			leader = "(none)"
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%d\t%d\n", p.Partition, leader, strings.Join(p.Replicas, ","), p.Epoch, p.LogStart, p.LogEnd)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%d\t%d\n", p.Partition, leader, orNone(strings.Join(p.Replicas, ",")),
+			orNone(strings.Join(p.InSync, ",")), p.Epoch, p.LogStart, p.LogEnd)
 	}
 	return tw.Flush()
 }

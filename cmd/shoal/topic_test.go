@@ -6,9 +6,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/shoalmq/shoal/protocol"
 )
 
 func runTopicCLI(t *testing.T, args ...string) cliRun {
@@ -82,7 +85,10 @@ func TestTopicLifecycleEndToEnd(t *testing.T) {
 		if i == 1 {
 			logEnd = 2
 		}
-		fmt.Fprintf(&want, `{"partition":%d,"leader":"node-1","replicas":["node-1"],"epoch":%d,"log_start":0,"log_end":%d}`, i, p.Epoch, logEnd)
+		// in_sync is what the node reports (a standalone node may leave it empty): [] rather than null.
+		inSync, _ := json.Marshal(nonNil(p.InSync))
+		fmt.Fprintf(&want, `{"partition":%d,"leader":"node-1","replicas":["node-1"],"in_sync":%s,"epoch":%d,"log_start":0,"log_end":%d}`,
+			i, inSync, p.Epoch, logEnd)
 	}
 	want.WriteString("]}\n")
 	if r := mustSucceed(t, "describe --json", runTopicCLI(t, append([]string{"describe", "orders", "--json"}, brokers...)...)); r.stdout != want.String() {
@@ -91,8 +97,9 @@ func TestTopicLifecycleEndToEnd(t *testing.T) {
 	r = mustSucceed(t, "describe", runTopicCLI(t, append([]string{"describe", "orders"}, brokers...)...))
 	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
 	if len(lines) != 5 || !strings.HasPrefix(lines[0], "topic orders: 3 partitions, replication 1") ||
-		strings.Join(strings.Fields(lines[1]), " ") != "PARTITION LEADER REPLICAS EPOCH LOG-START LOG-END" ||
-		strings.Join(strings.Fields(lines[3]), " ") != fmt.Sprintf("1 node-1 node-1 %d 0 2", desc.Partitions[1].Epoch) {
+		strings.Join(strings.Fields(lines[1]), " ") != "PARTITION LEADER REPLICAS IN-SYNC EPOCH LOG-START LOG-END" ||
+		strings.Join(strings.Fields(lines[3]), " ") != fmt.Sprintf("1 node-1 node-1 %s %d 0 2",
+			orNone(strings.Join(desc.Partitions[1].InSync, ",")), desc.Partitions[1].Epoch) {
 		t.Errorf("describe:\n%s", r.stdout)
 	}
 
@@ -104,5 +111,36 @@ func TestTopicLifecycleEndToEnd(t *testing.T) {
 	}
 	if r := mustSucceed(t, "list", runTopicCLI(t, append([]string{"list"}, brokers...)...)); r.stdout != "events\n" {
 		t.Errorf("list after delete: stdout %q, want events", r.stdout)
+	}
+}
+
+// TestTopicDescribeShowsInSync: a replicated partition's leader, epoch and in-sync replicas, in
+// the exact --json shape and in the table (a partition without a leader shows "(none)").
+func TestTopicDescribeShowsInSync(t *testing.T) {
+	topic := protocol.TopicMetadata{Name: "orders", Config: protocol.TopicConfig{Replication: 3}, Partitions: []protocol.PartitionMetadata{
+		{Partition: 0, Leader: "n2", Replicas: []string{"n1", "n2", "n3"}, InSync: []string{"n2", "n3"}, Epoch: 4, LogStart: 0, LogEnd: 17},
+		{Partition: 1, Replicas: []string{"n1", "n2", "n3"}, Epoch: 2, LogEnd: 5},
+	}}
+	var out bytes.Buffer
+	if err := printTopicJSON(&out, topic); err != nil {
+		t.Fatal(err)
+	}
+	want := `{"topic":"orders","partitions":[` +
+		`{"partition":0,"leader":"n2","replicas":["n1","n2","n3"],"in_sync":["n2","n3"],"epoch":4,"log_start":0,"log_end":17},` +
+		`{"partition":1,"leader":"","replicas":["n1","n2","n3"],"in_sync":[],"epoch":2,"log_start":0,"log_end":5}]}` + "\n"
+	if out.String() != want {
+		t.Errorf("--json:\n got %s\nwant %s", out.String(), want)
+	}
+	out.Reset()
+	if err := printTopicTable(&out, topic); err != nil {
+		t.Fatal(err)
+	}
+	want = `topic orders: 2 partitions, replication 3, retention none
+PARTITION  LEADER  REPLICAS  IN-SYNC  EPOCH  LOG-START  LOG-END
+0          n2      n1,n2,n3  n2,n3    4      0          17
+1          (none)  n1,n2,n3  -        2      0          5
+`
+	if out.String() != want {
+		t.Errorf("table:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
