@@ -22,6 +22,8 @@ type progress struct {
 	learner bool
 	// active: heard from since the last quorum check; acked: since the last heartbeat.
 	active, acked bool
+	// heardTick is the replica's tick count when the member last answered.
+	heardTick int
 }
 
 // Appended tells the leader that the shell appended its own batches (client data, tombstones)
@@ -55,7 +57,7 @@ func (r *Replica) handleAppendResp(m Message) {
 	case pr == nil || m.Epoch < r.epoch:
 		return
 	}
-	pr.active, pr.acked = true, true
+	pr.active, pr.acked, pr.heardTick = true, true, r.ticks
 	if m.Reject {
 		if m.Index < pr.match {
 			return // a late answer to an append the member has since matched
@@ -135,6 +137,7 @@ func (r *Replica) heartbeat(to NodeID, pr *progress) {
 }
 
 func tickLeader(r *Replica) {
+	r.ticks++
 	r.heartbeatElapsed++
 	if r.heartbeatElapsed >= r.opts.HeartbeatTicks {
 		r.heartbeatElapsed = 0
@@ -204,7 +207,7 @@ func (r *Replica) syncProgress() {
 	members := r.Config().Members()
 	for _, id := range members {
 		if id != r.id && r.prs[id] == nil {
-			r.prs[id] = &progress{next: r.epochStart, probing: true, active: true, acked: true}
+			r.prs[id] = &progress{next: r.epochStart, probing: true, active: true, acked: true, heardTick: r.ticks}
 		}
 	}
 	for id := range r.prs {

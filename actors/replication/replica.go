@@ -106,6 +106,7 @@ type Replica struct {
 	leaderlessElapsed int // ticks since the leader was considered failed
 	heartbeatElapsed  int
 	quorumElapsed     int
+	ticks             int // ticks as leader, for how recently members answered
 
 	// follower: end of the prefix known to equal the leader's log, and the last commit point the
 	// leader told, and the durable end last reported.

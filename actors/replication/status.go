@@ -20,10 +20,12 @@ type Status struct {
 type PeerStatus struct {
 	Match, Durable Offset
 	Learner        bool
+	// Active: the member answered within the last election timeout.
+	Active bool
 }
 
 // InSync returns the members (the leader included) that hold the log up to the commit point
-// durably, in config order.
+// durably and answered within the last election timeout, in config order.
 func (s Status) InSync() []NodeID {
 	if s.Role != RoleLeader {
 		return nil
@@ -32,7 +34,7 @@ func (s Status) InSync() []NodeID {
 	for _, id := range s.Config.Members() {
 		if id == s.ID {
 			out = append(out, id)
-		} else if p, ok := s.Progress[id]; ok && !p.Learner && p.Durable >= s.Commit {
+		} else if p, ok := s.Progress[id]; ok && !p.Learner && p.Active && p.Durable >= s.Commit {
 			out = append(out, id)
 		}
 	}
@@ -46,7 +48,8 @@ func (r *Replica) Status() Status {
 	if r.role == RoleLeader {
 		s.Progress = make(map[NodeID]PeerStatus, len(r.prs))
 		for id, pr := range r.prs {
-			s.Progress[id] = PeerStatus{Match: pr.match, Durable: pr.durable, Learner: pr.learner}
+			s.Progress[id] = PeerStatus{Match: pr.match, Durable: pr.durable, Learner: pr.learner,
+				Active: r.ticks-pr.heardTick < r.opts.ElectionTicks}
 		}
 	}
 	return s
