@@ -59,6 +59,9 @@ ready() {
 
 alive() { kill -0 "$1" 2>/dev/null; }
 
+# listening PORT: something accepts TCP connections on 127.0.0.1:PORT.
+listening() { (exec 2>/dev/null 3<>"/dev/tcp/127.0.0.1/$1"); }
+
 # stop_all [CODE]: SIGTERM to every node, wait for them, exit CODE (0).
 stop_all() {
 	trap - INT TERM
@@ -76,6 +79,14 @@ stop_all() {
 }
 
 [[ -x $bin ]] || { echo "cluster.sh: $bin is not an executable: run make cluster, or go build -o bin/shoal ./cmd/shoal" >&2; exit 1; }
+for node in "${nodes[@]}"; do
+	for addr in "$(broker_addr "$node")" "127.0.0.1:$(http_port "$node")" "$(gossip_addr "$node")"; do
+		if listening "${addr#*:}"; then
+			echo "cluster.sh: $addr ($node) is in use: is another make cluster running? Stop it first." >&2
+			exit 1
+		fi
+	done
+done
 mkdir -p "$data"
 trap 'stop_all 0' INT TERM
 for node in "${nodes[@]}"; do
@@ -97,6 +108,13 @@ for node in "${nodes[@]}"; do
 		fi
 		sleep 0.1 # polling a condition with a deadline
 	done
+done
+for node in "${nodes[@]}"; do
+	if ! alive "${pid_of[$node]}"; then
+		echo "cluster.sh: $node exited while starting; the end of $data/$node.log:" >&2
+		tail -n 5 "$data/$node.log" >&2
+		stop_all 1
+	fi
 done
 
 cluster_id=$(cat "$data/n1/cluster.id" 2>/dev/null || echo "?")
