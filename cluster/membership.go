@@ -183,10 +183,10 @@ func (m *Membership) Leave(timeout time.Duration) error {
 	m.stopLoop()
 	m.view.setLeaving()
 	var errs []error
-	if err := m.list.UpdateNode(waitFor(time.Until(deadline) / 2)); err != nil {
+	if err := m.list.UpdateNode(memberlistTimeout(time.Until(deadline) / 2)); err != nil {
 		errs = append(errs, fmt.Errorf("announce leaving: %w", err))
 	}
-	if err := m.list.Leave(waitFor(time.Until(deadline))); err != nil {
+	if err := m.list.Leave(memberlistTimeout(time.Until(deadline))); err != nil {
 		errs = append(errs, fmt.Errorf("broadcast leave: %w", err))
 	}
 	if err := m.list.Shutdown(); err != nil {
@@ -217,8 +217,8 @@ func (m *Membership) Shutdown() error {
 	return nil
 }
 
-// waitFor turns a remaining time into memberlist's timeout argument, where 0 means forever.
-func waitFor(d time.Duration) time.Duration { return max(d, time.Nanosecond) }
+// memberlistTimeout turns a remaining time into memberlist's timeout argument, where 0 means forever.
+func memberlistTimeout(d time.Duration) time.Duration { return max(d, time.Nanosecond) }
 
 // beginClose reports whether this call is the first Leave or Shutdown.
 func (m *Membership) beginClose() bool {

@@ -303,16 +303,15 @@ func (v *view) checkPeerLocked(p peer) error {
 		return fmt.Errorf("%w: node %q at %s sent metadata this node cannot read (%v): "+
 			"is it a Shoal node of a compatible version on this gossip port?", ErrRefused, p.id, p.gossipAddr, p.metaErr)
 	}
-	existing := ""
-	if p.id == v.localID {
-		existing = v.localGossipAddr
-	} else if m, ok := v.members[p.id]; ok && !m.State.Gone() {
-		existing = m.GossipAddr
+	if p.id == v.localID && v.localGossipAddr != "" && p.gossipAddr != v.localGossipAddr {
+		return fmt.Errorf("%w: this node's id %q is already used by the node at %s (this node is at %s): "+
+			"give every node its own node id (if the node at %s has just stopped, wait until the cluster "+
+			"declares it dead, then start this one again)", ErrRefused, p.id, p.gossipAddr, v.localGossipAddr, p.gossipAddr)
 	}
-	if existing != "" && existing != p.gossipAddr {
+	if m, ok := v.members[p.id]; ok && p.id != v.localID && !m.State.Gone() && m.GossipAddr != p.gossipAddr {
 		return fmt.Errorf("%w: node id %q is already in the cluster at %s, and another node at %s uses it too: "+
 			"give every node its own node id (if the node at %s has just stopped, wait until the cluster "+
-			"declares it dead, then start the new one again)", ErrRefused, p.id, existing, p.gossipAddr, existing)
+			"declares it dead, then start the new one again)", ErrRefused, p.id, m.GossipAddr, p.gossipAddr, m.GossipAddr)
 	}
 	return nil
 }
