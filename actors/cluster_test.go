@@ -62,6 +62,10 @@ func clusterLogger(t *testing.T, id string) *slog.Logger {
 
 // startMember starts one node: listener, membership, broker.
 func startMember(t *testing.T, id, dir string, seeds []string) *testMember {
+	return startMemberGrace(t, id, dir, seeds, time.Minute)
+}
+
+func startMemberGrace(t *testing.T, id, dir string, seeds []string, grace time.Duration) *testMember {
 	t.Helper()
 	m := &testMember{id: id}
 	logger := clusterLogger(t, id)
@@ -82,7 +86,7 @@ func startMember(t *testing.T, id, dir string, seeds []string) *testMember {
 	m.ms = ms
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.BrokerAddr, cfg.Logger = id, dir, m.addr, logger
-	cfg.Cluster = &ClusterConfig{Membership: ms, Bootstrap: len(seeds) == 0, DeadGrace: time.Minute}
+	cfg.Cluster = &ClusterConfig{Membership: ms, Bootstrap: len(seeds) == 0, DeadGrace: grace}
 	b, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -319,4 +323,59 @@ func TestClusterFailoverLosesNoAckedRecord(t *testing.T) {
 		t.Fatalf("the survivors differ below the commit point %d: %d and %d bytes", hw, len(a.Data), len(b.Data))
 	}
 	t.Logf("%d acked records checked, %d bytes identical on both survivors below %d", len(acked), len(a.Data), hw)
+}
+
+// TestClusterRestoresReplicationFactor: four nodes, a topic of RF 3; a node holding replicas
+// dies and stays dead past the grace period; every partition's leader adds the fourth node as
+// a learner, streams it the log, promotes it and removes the dead one, without an operator.
+func TestClusterRestoresReplicationFactor(t *testing.T) {
+	const grace = 1500 * time.Millisecond
+	n1 := startMemberGrace(t, "n1", t.TempDir(), nil, grace)
+	seed := []string{n1.ms.GossipAddr()}
+	members := []*testMember{n1}
+	for _, id := range []string{"n2", "n3", "n4"} {
+		members = append(members, startMemberGrace(t, id, t.TempDir(), seed, grace))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	waitFor(t, 20*time.Second, "four alive members on n1", func() error {
+		if n := len(n1.b.Node().View().Alive); n != 4 {
+			return fmt.Errorf("%d alive", n)
+		}
+		return nil
+	})
+	if err := rpc(ctx, n1.addr, protocol.TypeCreateTopic, &protocol.CreateTopicRequest{Name: "rf",
+		Config: protocol.TopicConfig{Partitions: 4, Replication: 3}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for part := range int32(4) {
+		waitFor(t, 10*time.Second, "a produce", func() error {
+			leader, _, err := leaderOf(ctx, members, "rf", part)
+			if err != nil {
+				return err
+			}
+			_, err = produceOne(ctx, leader.addr, "rf", part, fmt.Sprintf("p%d", part))
+			return err
+		})
+	}
+	// The victim: a node other than n1 (which answers status) that holds replicas.
+	victim := members[3]
+	victim.stop(true)
+	killed := time.Now()
+	waitFor(t, 30*time.Second, "every partition back at three in-sync replicas without the victim", func() error {
+		var st protocol.ClusterStatusResponse
+		if err := rpc(ctx, n1.addr, protocol.TypeClusterStatus, &protocol.Empty{}, &st); err != nil {
+			return err
+		}
+		if st.Partitions.UnderReplicated != 0 || st.Partitions.Leaderless != 0 {
+			return fmt.Errorf("%+v: %v", st.Partitions, st.Problems)
+		}
+		for _, m := range st.Members {
+			if m.ID == victim.id && m.Replicas != 0 {
+				return fmt.Errorf("%s still holds %d replicas", m.ID, m.Replicas)
+			}
+		}
+		return nil
+	})
+	t.Logf("replication factor restored %v after the kill (grace %v)", time.Since(killed), grace)
 }

@@ -78,16 +78,38 @@ func (rt *clusterRuntime) closePeers() {
 	}
 }
 
+// tick drives the replication cores, and every few ticks announces this node's leaderships to
+// the other live members.
 func (rt *clusterRuntime) tick(n *node.Node) {
 	defer rt.wg.Done()
 	t := time.NewTicker(rt.cfg.TickInterval)
 	defer t.Stop()
-	for {
+	for i := 0; ; i++ {
 		select {
 		case <-t.C:
 			n.Tick()
+			if i%announceTicks == 0 {
+				rt.announce(n)
+			}
 		case <-rt.stop:
 			return
+		}
+	}
+}
+
+// announceTicks: leaderships are announced every this many ticks (and metadata of a node that
+// holds no replica lags a leader change by at most that).
+const announceTicks = 4
+
+func (rt *clusterRuntime) announce(n *node.Node) {
+	notices := n.Leaderships()
+	if len(notices) == 0 {
+		return
+	}
+	view := n.View()
+	for _, id := range view.Alive {
+		for _, ln := range notices {
+			rt.peers.Announce(id, ln)
 		}
 	}
 }
@@ -255,6 +277,7 @@ func (b *Broker) replicate(body []byte) error {
 	for _, m := range req.Messages {
 		b.node.Deliver(m)
 	}
+	b.node.NoteLeaders(req.Leaders)
 	return nil
 }
 
@@ -320,7 +343,8 @@ func (b *Broker) clusterStatus(ctx context.Context, _ *protocol.Empty) (*protoco
 		for id, p := range t.Partitions {
 			name := fmt.Sprintf("%s/%d", t.Settings.Name, id)
 			if p == nil {
-				check(name, int(t.Settings.Replication), t.Settings.Assignment[id], b.node.GuessLeader(t, int32(id)), nil)
+				leader, _, replicas := b.node.GuessLeader(t, int32(id))
+				check(name, int(t.Settings.Replication), replicas, leader, nil)
 				continue
 			}
 			pm := partitionMetadata(ctx, p)

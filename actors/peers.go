@@ -42,9 +42,10 @@ type peers struct {
 }
 
 type peerLink struct {
-	id    string
-	queue chan protocol.ReplicaMessage
-	stop  chan struct{}
+	id      string
+	queue   chan protocol.ReplicaMessage
+	notices chan protocol.LeaderNotice
+	stop    chan struct{}
 }
 
 func newPeers(self string, addrOf func(string) (string, bool), logger *slog.Logger) *peers {
@@ -53,6 +54,20 @@ func newPeers(self string, addrOf func(string) (string, bool), logger *slog.Logg
 		dial: func(ctx context.Context, addr string) (*transport.Conn, error) {
 			return transport.Dial(ctx, addr, transport.DialOptions{ClientID: "shoal-peer-" + self})
 		},
+	}
+}
+
+// Announce queues a leadership notice for node to; it never blocks (a full queue drops it: the
+// next round of announcements repeats it).
+func (p *peers) Announce(to string, n protocol.LeaderNotice) {
+	if to == p.self {
+		return
+	}
+	if link := p.link(to); link != nil {
+		select {
+		case link.notices <- n:
+		default:
+		}
 	}
 }
 
@@ -83,7 +98,8 @@ func (p *peers) link(id string) *peerLink {
 	if l, ok := p.links[id]; ok {
 		return l
 	}
-	l := &peerLink{id: id, queue: make(chan protocol.ReplicaMessage, peerQueueMessages), stop: make(chan struct{})}
+	l := &peerLink{id: id, queue: make(chan protocol.ReplicaMessage, peerQueueMessages),
+		notices: make(chan protocol.LeaderNotice, peerQueueMessages), stop: make(chan struct{})}
 	p.links[id] = l
 	p.wg.Add(1)
 	go p.run(l)
@@ -101,20 +117,25 @@ func (p *peers) run(l *peerLink) {
 	}()
 	var req protocol.ReplicateRequest
 	for {
-		req.From, req.Messages = p.self, req.Messages[:0]
+		req.From, req.Messages, req.Leaders = p.self, req.Messages[:0], req.Leaders[:0]
+		size := 0
 		select {
 		case m := <-l.queue:
 			req.Messages = append(req.Messages, m)
+			size += len(m.Data)
+		case n := <-l.notices:
+			req.Leaders = append(req.Leaders, n)
 		case <-l.stop:
 			return
 		}
-		size := len(req.Messages[0].Data)
 	drain:
-		for size < peerRequestBytes && len(req.Messages) < protocol.MaxElements/2 {
+		for size < peerRequestBytes && len(req.Messages)+len(req.Leaders) < protocol.MaxElements/2 {
 			select {
 			case m := <-l.queue:
 				req.Messages = append(req.Messages, m)
 				size += len(m.Data)
+			case n := <-l.notices:
+				req.Leaders = append(req.Leaders, n)
 			default:
 				break drain
 			}

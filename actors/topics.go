@@ -47,11 +47,8 @@ func (b *Broker) topicMetadata(ctx context.Context, t *node.Topic) protocol.Topi
 	}
 	for id, p := range t.Partitions {
 		if p == nil {
-			md.Partitions = append(md.Partitions, protocol.PartitionMetadata{
-				Partition: int32(id),
-				Leader:    b.node.GuessLeader(t, int32(id)),
-				Replicas:  slices.Clone(t.Settings.Assignment[id]),
-			})
+			leader, epoch, replicas := b.node.GuessLeader(t, int32(id))
+			md.Partitions = append(md.Partitions, protocol.PartitionMetadata{Partition: int32(id), Leader: leader, Epoch: epoch, Replicas: replicas})
 			continue
 		}
 		md.Partitions = append(md.Partitions, partitionMetadata(ctx, p))

@@ -249,6 +249,18 @@ type TrimResponse struct {
 type ReplicateRequest struct {
 	From     string           `msgpack:"from"`
 	Messages []ReplicaMessage `msgpack:"messages"`
+	// Leaders announces the partitions the sender leads, so that nodes holding no replica of
+	// them can name the leader in metadata (gossip of leadership, as Redis Cluster's of slots).
+	Leaders []LeaderNotice `msgpack:"leaders,omitempty"`
+}
+
+// LeaderNotice says that Leader leads a partition in Epoch, with these voters.
+type LeaderNotice struct {
+	Topic     string   `msgpack:"topic"`
+	Partition int32    `msgpack:"partition"`
+	Leader    string   `msgpack:"leader"`
+	Epoch     uint64   `msgpack:"epoch"`
+	Replicas  []string `msgpack:"replicas"`
 }
 
 // ReplicaMessage is one message of the replication protocol (actors/replication.Message) for

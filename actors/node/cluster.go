@@ -87,10 +87,14 @@ type clusterState struct {
 	createMu   sync.Mutex
 	followStop chan struct{}
 	followDone chan struct{}
+	// leaders are the leaderships other nodes announced, by "topic/partition".
+	leadersMu sync.Mutex
+	leaders   map[string]protocol.LeaderNotice
 }
 
 func newClusterState(applied uint64) *clusterState {
-	c := &clusterState{applied: applied, appliedCh: make(chan struct{}), followStop: make(chan struct{}), followDone: make(chan struct{})}
+	c := &clusterState{applied: applied, appliedCh: make(chan struct{}), followStop: make(chan struct{}),
+		followDone: make(chan struct{}), leaders: map[string]protocol.LeaderNotice{}}
 	c.view.Store(&View{})
 	return c
 }
@@ -385,8 +389,8 @@ func readMeta(meta *partition.Partition, from, hw uint64) ([]metaRecord, uint64,
 }
 
 // notHosted is the error for a partition of a known topic that this node holds no replica of.
-func notHosted(t *Topic, id int32, view *View) error {
-	leader := guessLeader(t.Settings.assignmentOf(id), view)
+func (n *Node) notHosted(t *Topic, id int32) error {
+	leader, _, _ := n.GuessLeader(t, id)
 	return protocol.Errorf(protocol.ErrNotLeader, "partition %s/%d has no replica on this node; ask its leader %s", t.Settings.Name, id, leader)
 }
 
@@ -401,12 +405,50 @@ func guessLeader(replicas []string, view *View) string {
 	return ""
 }
 
-// GuessLeader returns the expected leader of a partition this node does not host.
-func (n *Node) GuessLeader(t *Topic, id int32) string {
+// GuessLeader returns the leader of a partition this node does not host, its epoch and replica
+// set: the newest leadership another node announced while that leader is alive, else the
+// first live member of its replica set at creation (epoch 0).
+func (n *Node) GuessLeader(t *Topic, id int32) (string, uint64, []string) {
 	if n.cluster == nil {
-		return ""
+		return "", 0, nil
 	}
-	return guessLeader(t.Settings.assignmentOf(id), n.cluster.view.Load())
+	view := n.cluster.view.Load()
+	n.cluster.leadersMu.Lock()
+	notice, ok := n.cluster.leaders[leaderKey(t.Settings.Name, id)]
+	n.cluster.leadersMu.Unlock()
+	if ok && view.isAlive(notice.Leader) {
+		return notice.Leader, notice.Epoch, slices.Clone(notice.Replicas)
+	}
+	assigned := t.Settings.assignmentOf(id)
+	return guessLeader(assigned, view), 0, slices.Clone(assigned)
+}
+
+func leaderKey(topic string, id int32) string { return fmt.Sprintf("%s/%d", topic, id) }
+
+// NoteLeaders records leaderships another node announced (the newest epoch wins).
+func (n *Node) NoteLeaders(notices []protocol.LeaderNotice) {
+	if n.cluster == nil || len(notices) == 0 {
+		return
+	}
+	n.cluster.leadersMu.Lock()
+	defer n.cluster.leadersMu.Unlock()
+	for _, ln := range notices {
+		key := leaderKey(ln.Topic, ln.Partition)
+		if cur, ok := n.cluster.leaders[key]; !ok || ln.Epoch >= cur.Epoch {
+			n.cluster.leaders[key] = ln
+		}
+	}
+}
+
+// Leaderships returns the partitions this node leads, as notices to announce.
+func (n *Node) Leaderships() []protocol.LeaderNotice {
+	var out []protocol.LeaderNotice
+	n.forEachReplica(func(p *partition.Partition, _ int) {
+		if l := p.Leadership(); l.IsLeader {
+			out = append(out, protocol.LeaderNotice{Topic: p.Topic(), Partition: p.ID(), Leader: l.Leader, Epoch: l.Epoch, Replicas: l.Replicas})
+		}
+	})
+	return out
 }
 
 // assignmentOf returns a partition's replica set at creation.

@@ -206,11 +206,7 @@ func (n *Node) PartitionOf(t *Topic, id int32) (*partition.Partition, error) {
 	if p := t.Partitions[id]; p != nil {
 		return p, nil
 	}
-	var view *View
-	if n.cluster != nil {
-		view = n.cluster.view.Load()
-	}
-	return nil, notHosted(t, id, view)
+	return nil, n.notHosted(t, id)
 }
 
 // CreateTopic creates a topic: zero settings take the node's defaults. It is
