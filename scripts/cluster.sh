@@ -5,8 +5,9 @@
 #   n2    127.0.0.1:7270  127.0.0.1:7271  127.0.0.1:7272
 #   n3    127.0.0.1:7370  127.0.0.1:7371  127.0.0.1:7372
 # (make run's single node uses 7070/7071, so both can run at once.) Data is in data/cluster/nX,
-# each node's log in data/cluster/nX.log. On the first start n1 makes a new cluster and n2, n3
-# join it; afterwards every node joins the others (each keeps the cluster id in its data dir).
+# each node's log in data/cluster/nX.log. n1 is started with no --join: it makes the cluster on
+# its first start (every node keeps the cluster id in its data dir); n2 and n3 join the others,
+# and re-join n1 when it restarts.
 # Gossip profile local: a killed node is declared dead in about a second.
 # The script stays in the foreground: it reports a node that exits (with the line that restarts
 # it), and Ctrl-C stops all three. `rm -rf data/cluster` starts over.
@@ -24,14 +25,14 @@ gossip_addr() { echo "127.0.0.1:7${1#n}72"; }
 brokers=$(broker_addr n1),$(broker_addr n2),$(broker_addr n3)
 seeds=$(gossip_addr n1),$(gossip_addr n2),$(gossip_addr n3)
 
-# serve_args NODE: the `shoal serve` arguments of a node. n1 starts a new cluster only when its
-# data dir has no cluster id yet; every other start joins the three (a node skips itself).
+# serve_args NODE: the `shoal serve` arguments of a node. n1 has no seeds; n2 and n3 join the
+# three (a node skips its own address).
 serve_args() {
 	local node=$1 args
 	args=(serve --node-id "$node" --data-dir "$data/$node" --broker-addr "$(broker_addr "$node")"
 		--http-addr "127.0.0.1:$(http_port "$node")" --gossip-addr "$(gossip_addr "$node")"
 		--gossip-profile local --fsync always)
-	if [[ $node != n1 || -e $data/n1/cluster.id ]]; then
+	if [[ $node != n1 ]]; then
 		args+=(--join "$seeds")
 	fi
 	echo "${args[@]}"

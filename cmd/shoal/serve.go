@@ -140,19 +140,25 @@ func servingAttrs(node servingNode, cfg serveConfig) []any {
 	return attrs
 }
 
-// joinCluster starts the node's gossip membership and waits until it has joined: at once for
-// the first node of a new cluster (no seeds and no cluster id in the data dir: it makes the id
-// and bootstraps), after a seed answered for the others. It keeps the cluster's id in the data
-// dir. A refusal (another cluster's data dir, a duplicate node id, protocol versions that do not
-// overlap) is an error wrapping cluster.ErrRefused; ctx ending first returns ctx.Err().
+// joinCluster starts the node's gossip membership and waits until it has joined: at once for a
+// node given no seeds, after a seed answered for the others. It keeps the cluster's id in the
+// data dir. A refusal (another cluster's data dir, a duplicate node id, protocol versions that
+// do not overlap) is an error wrapping cluster.ErrRefused; ctx ending first returns ctx.Err().
+//
+// bootstrap is true for a node given no seeds, as actors.ClusterConfig.Bootstrap asks: it makes
+// the cluster id on its first start, and at every start it may lead the catalog (__meta) alone
+// until the log says otherwise. NB(cmd): true on restarts too, not only on the first start,
+// because the catalog's first replica set (this node alone) is not kept in its log: a restarted
+// first node with Bootstrap false found no replica set and no leader for __meta. Once __meta's
+// log holds a config entry (the cluster grew), that entry wins over the bootstrap set.
 func joinCluster(ctx context.Context, cc clusterFlags, node servingNode, dataDir, storedID string, log *slog.Logger) (*cluster.Membership, bool, error) {
-	clusterID, bootstrap := storedID, false
-	if storedID == "" && len(cc.Join) == 0 {
+	clusterID, bootstrap := storedID, len(cc.Join) == 0
+	if clusterID == "" && bootstrap {
 		id, err := newClusterID()
 		if err != nil {
 			return nil, false, err
 		}
-		clusterID, bootstrap = id, true
+		clusterID = id
 	}
 	m, err := cluster.Start(cluster.Config{
 		NodeID: node.NodeID, ClusterID: clusterID, GossipAddr: cc.GossipAddr,

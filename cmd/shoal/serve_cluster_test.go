@@ -25,7 +25,9 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/shoalmq/shoal/client"
 	"github.com/shoalmq/shoal/cluster"
+	"github.com/shoalmq/shoal/protocol"
 )
 
 // testClusterConfig is testServeConfig for a cluster node: gossip on a free port, profile local.
@@ -72,12 +74,35 @@ func TestServeClusterFirstNodeKeepsItsClusterID(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
+	// Restarted alone (no --join), the first node still leads the catalog: it creates a topic.
 	again, stop := startServing(t, testClusterConfig(t, dir, "n1"))
+	createTopic(t, again.BrokerAddr, "after-restart")
 	if err := stop(); err != nil {
 		t.Fatalf("stop after the restart: %v", err)
 	}
 	if again.ClusterID != node.ClusterID || storedClusterID(t, dir) != node.ClusterID {
 		t.Fatalf("after a restart: cluster id %q, file %q; want %q kept", again.ClusterID, storedClusterID(t, dir), node.ClusterID)
+	}
+}
+
+// createTopic creates a one-partition topic through the client, failing the test on an error.
+// While the catalog has no leader (ErrUnavailable: an election is under way) it tries again,
+// until e2eTimeout.
+func createTopic(t *testing.T, brokerAddr, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
+	defer cancel()
+	c, err := client.New(ctx, client.Config{Brokers: []string{brokerAddr}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	waitFor(t, "the catalog to have a leader", func() bool {
+		err = c.CreateTopic(ctx, name, protocol.TopicConfig{Partitions: 1})
+		return !errors.Is(err, protocol.ErrUnavailable)
+	})
+	if err != nil {
+		t.Fatalf("create topic %s on %s: %v", name, brokerAddr, err)
 	}
 }
 
