@@ -1,7 +1,7 @@
 // Measurement, not a check: how long each gossip profile takes to declare a crashed member
 // dead on 127.0.0.1. Three nodes form a cluster; one is shut down without leaving (a crash);
 // the time from its Shutdown to each survivor's event saying dead is recorded, over several
-// runs. Opt-in (the lan profile takes several seconds per run):
+// runs. The same is done for a graceful Leave (to the event saying left). Opt-in (the lan profile takes several seconds per run):
 //
 //	SHOAL_MEASURE_DETECTION=1 go test -run TestMeasureDetection -v -count=1 ./cluster
 //
@@ -27,23 +27,29 @@ func TestMeasureDetection(t *testing.T) {
 	for _, profile := range []string{ProfileLocal, ProfileLAN} {
 		t.Run(profile, func(t *testing.T) {
 			verifyNoLeaks(t)
-			var first, last []time.Duration
-			for range runs {
-				f, l := measureOnce(t, profile)
-				first, last = append(first, f), append(last, l)
+			for _, crash := range []bool{true, false} {
+				var first, last []time.Duration
+				for range runs {
+					f, l := measureOnce(t, profile, crash)
+					first, last = append(first, f), append(last, l)
+				}
+				slices.Sort(first)
+				slices.Sort(last)
+				what := "leave to left event"
+				if crash {
+					what = "crash to dead event"
+				}
+				t.Logf("profile %s, %d runs, %s: first survivor min %v median %v max %v; "+
+					"both survivors min %v median %v max %v", profile, runs, what,
+					first[0], first[len(first)/2], first[len(first)-1], last[0], last[len(last)/2], last[len(last)-1])
 			}
-			slices.Sort(first)
-			slices.Sort(last)
-			t.Logf("profile %s, %d runs, crash to dead event: first survivor min %v median %v max %v; "+
-				"both survivors min %v median %v max %v", profile, runs,
-				first[0], first[len(first)/2], first[len(first)-1], last[0], last[len(last)/2], last[len(last)-1])
 		})
 	}
 }
 
-// measureOnce starts three nodes under profile, crashes one, and returns when the first and
-// the second survivor reported it dead.
-func measureOnce(t *testing.T, profile string) (first, last time.Duration) {
+// measureOnce starts three nodes under profile, crashes one (or makes it leave), and returns
+// when the first and the second survivor reported it dead (or left).
+func measureOnce(t *testing.T, profile string, crash bool) (first, last time.Duration) {
 	cfg := func(id string, join ...string) Config {
 		c := testNode(id, "c1", join...)
 		c.Profile = profile
@@ -55,8 +61,13 @@ func measureOnce(t *testing.T, profile string) (first, last time.Duration) {
 	waitFor(t, 10*time.Second, "every node sees every node alive", func() (bool, string) { return seesAll(a, b, c) })
 	drain(a)
 	drain(b)
+	want := StateLeft
+	stop := func() error { return c.Leave(10 * time.Second) }
+	if crash {
+		want, stop = StateDead, c.Shutdown
+	}
 	crashed := time.Now()
-	if err := c.Shutdown(); err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	type seen struct{ after time.Duration }
@@ -64,7 +75,7 @@ func measureOnce(t *testing.T, profile string) (first, last time.Duration) {
 	for _, s := range []*Membership{a, b} {
 		go func() {
 			for ev := range s.Events() {
-				if ev.Member.ID == "c" && ev.Member.State == StateDead {
+				if ev.Member.ID == "c" && ev.Member.State == want {
 					results <- seen{time.Since(crashed)}
 					return
 				}
@@ -80,12 +91,12 @@ func measureOnce(t *testing.T, profile string) (first, last time.Duration) {
 			}
 			last = r.after
 		case <-timeout:
-			t.Fatalf("profile %s: c not declared dead by both survivors within 60s", profile)
+			t.Fatalf("profile %s: c not seen %v by both survivors within 60s", profile, want)
 		}
 	}
 	_ = a.Shutdown()
 	_ = b.Shutdown()
-	t.Logf("profile %s: first survivor %v, both %v", profile, first.Round(time.Millisecond), last.Round(time.Millisecond))
+	t.Logf("profile %s, c %v: first survivor %v, both %v", profile, want, first.Round(time.Millisecond), last.Round(time.Millisecond))
 	return first, last
 }
 
