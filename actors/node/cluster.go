@@ -351,11 +351,9 @@ func (n *Node) followMeta() {
 				n.cfg.Logger.Error("node: cannot read the catalog log; catalog changes stop here until restart", "err", err)
 				return
 			}
-			if len(records) == 0 {
-				c.setApplied(next)
-			} else {
-				n.process.SendUserMessage(n.pid, &applyMsg{records: records, end: next})
-			}
+			// Through the supervisor even without records: the applied end must not pass
+			// records still queued for it.
+			n.process.SendUserMessage(n.pid, &applyMsg{records: records, end: next})
 			from = next
 			continue
 		}
@@ -470,7 +468,7 @@ func (n *Node) metaPartitionConfig() partition.Config {
 	}
 	return partition.Config{
 		Topic: MetaTopic, Partition: 0, Storage: log, Now: cfg.Now, Logger: cfg.Logger, Dispatcher: cfg.Dispatcher,
-		NodeID: cfg.Cluster.NodeID, Voters: voters, Peers: cfg.Cluster.Peers,
+		NodeID: cfg.Cluster.NodeID, Voters: voters, Peers: cfg.Cluster.Peers, RecordBootstrap: true,
 		HeartbeatTicks: cfg.Cluster.HeartbeatTicks, ElectionTicks: cfg.Cluster.ElectionTicks,
 	}
 }

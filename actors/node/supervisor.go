@@ -279,6 +279,10 @@ func (s *supervisor) apply(ctx actor.Context, msg *applyMsg) {
 			"replication", rec.Settings.Replication)
 	}
 	s.metaApplied = msg.end
+	if len(msg.records) == 0 {
+		s.n.cluster.setApplied(msg.end)
+		return
+	}
 	if err := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied); err != nil {
 		s.n.cfg.Logger.Error("node: writing the catalog cache", "err", err)
 	}

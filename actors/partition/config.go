@@ -54,8 +54,10 @@ type Config struct {
 	// node alone, a standalone partition); Peers sends replication messages (nil: nobody else
 	// is reachable). HeartbeatTicks and ElectionTicks time the replication core (0: its
 	// defaults); Tick drives it.
-	NodeID                        string
-	Voters                        []string
+	NodeID string
+	Voters []string
+	// RecordBootstrap: write Voters into the log as its first config entry (the catalog).
+	RecordBootstrap               bool
 	Peers                         Peers
 	HeartbeatTicks, ElectionTicks int
 	// Dispatcher runs the actor; nil means protoactor's default (a goroutine per mailbox run).

@@ -197,6 +197,12 @@ func (p *Partition) relay(ctx context.Context, seen uint64) {
 		if ctx.Err() != nil {
 			return
 		}
+		if errors.Is(err, storage.ErrTruncated) {
+			// A follower cut a divergent suffix: wait from the new durable end on.
+			seen = p.log.DurableEnd()
+			p.send(&durableMsg{end: seen})
+			continue
+		}
 		if err != nil {
 			p.send(&logFailedMsg{err: err})
 			return

@@ -64,18 +64,19 @@ func replicaOptions(cfg Config, log *storage.Log, recovery storage.Recovery) (re
 		voters = []string{cfg.nodeID()}
 	}
 	return replication.Options{
-		ID:             replication.NodeID(cfg.nodeID()),
-		Configs:        configs,
-		Bootstrap:      replication.Config{Voters: nodeIDs(voters)},
-		Log:            logReader{log},
-		LogStart:       replication.Offset(log.LogStart()),
-		LogEnd:         replication.Offset(log.LogEnd()),
-		DurableEnd:     replication.Offset(log.DurableEnd()),
-		History:        hist,
-		PromisedEpoch:  replication.Epoch(log.PromisedEpoch()),
-		Unclean:        unclean,
-		HeartbeatTicks: cfg.HeartbeatTicks,
-		ElectionTicks:  cfg.ElectionTicks,
+		ID:              replication.NodeID(cfg.nodeID()),
+		Configs:         configs,
+		Bootstrap:       replication.Config{Voters: nodeIDs(voters)},
+		Log:             logReader{log},
+		LogStart:        replication.Offset(log.LogStart()),
+		LogEnd:          replication.Offset(log.LogEnd()),
+		DurableEnd:      replication.Offset(log.DurableEnd()),
+		History:         hist,
+		PromisedEpoch:   replication.Epoch(log.PromisedEpoch()),
+		Unclean:         unclean,
+		RecordBootstrap: cfg.RecordBootstrap,
+		HeartbeatTicks:  cfg.HeartbeatTicks,
+		ElectionTicks:   cfg.ElectionTicks,
 	}, nil
 }
 

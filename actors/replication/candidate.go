@@ -143,6 +143,9 @@ func (r *Replica) becomeLeader() {
 	if r.gated {
 		r.appendControl(batch.ControlEpochStart, []byte(r.id))
 	}
+	if r.opts.RecordBootstrap && len(r.configs) == 0 {
+		r.appendControl(batch.ControlConfig, EncodeConfig(r.bootstrap))
+	}
 	r.prs = make(map[NodeID]*progress)
 	r.syncProgress()
 	r.broadcastAppend()

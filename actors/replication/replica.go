@@ -27,6 +27,10 @@ type Options struct {
 	LogStart, LogEnd, DurableEnd Offset
 	History                      History
 	PromisedEpoch                Epoch
+	// RecordBootstrap: a leader whose log holds no config entry writes the bootstrap replica set
+	// as one, so the log describes its own replica set from then on (the catalog partition,
+	// whose first replica set exists nowhere else).
+	RecordBootstrap bool
 	// Unclean: the last shutdown was a crash under fsync interval or never (or the replica has
 	// not caught up since one): start as a learner.
 	Unclean bool

@@ -145,15 +145,13 @@ func servingAttrs(node servingNode, cfg serveConfig) []any {
 // data dir. A refusal (another cluster's data dir, a duplicate node id, protocol versions that
 // do not overlap) is an error wrapping cluster.ErrRefused; ctx ending first returns ctx.Err().
 //
-// bootstrap is true for a node given no seeds, as actors.ClusterConfig.Bootstrap asks: it makes
-// the cluster id on its first start, and at every start it may lead the catalog (__meta) alone
-// until the log says otherwise. NB(cmd): true on restarts too, not only on the first start,
-// because the catalog's first replica set (this node alone) is not kept in its log: a restarted
-// first node with Bootstrap false found no replica set and no leader for __meta. Once __meta's
-// log holds a config entry (the cluster grew), that entry wins over the bootstrap set.
+// bootstrap is true for the first start of a node given no seeds (no cluster id in its data
+// dir yet): it makes the cluster id and the catalog (__meta) with itself as its only voter,
+// which the catalog's log records as its first config entry. Later starts read the replica set
+// from that log, so a node restarted without --join never leads a catalog of its own.
 func joinCluster(ctx context.Context, cc clusterFlags, node servingNode, dataDir, storedID string, log *slog.Logger) (*cluster.Membership, bool, error) {
-	clusterID, bootstrap := storedID, len(cc.Join) == 0
-	if clusterID == "" && bootstrap {
+	clusterID, bootstrap := storedID, len(cc.Join) == 0 && storedID == ""
+	if bootstrap {
 		id, err := newClusterID()
 		if err != nil {
 			return nil, false, err
