@@ -254,8 +254,11 @@ func (a *partitionActor) advance(end uint64) {
 		return
 	}
 	a.durableEnd = end
-	a.pending = a.answerUpTo(a.pending, end)
 	a.r.Durable(replication.Offset(end))
+	// The commit point the core may have moved is published first: a replica set of one
+	// answers acks=leader with the batch already visible to consumers.
+	a.setCommit(uint64(a.r.Commit()))
+	a.pending = a.answerUpTo(a.pending, end)
 }
 
 // setCommit publishes a new commit point (the high watermark) and answers the acks=quorum
