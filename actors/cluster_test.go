@@ -211,6 +211,9 @@ func produceOne(ctx context.Context, addr, topic string, part int32, value strin
 	if err := resp.Results[0].Error.Err(); err != nil {
 		return 0, err
 	}
+	if r := resp.Results[0].Replicas; len(r) < 2 {
+		return 0, fmt.Errorf("acks=quorum answered with the batch durable on %v: not a majority of three", r)
+	}
 	return resp.Results[0].BaseOffset, nil
 }
 

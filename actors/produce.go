@@ -68,6 +68,7 @@ func (b *Broker) submitProduce(ctx context.Context, req *protocol.ProduceRequest
 			resp.Results[i].BaseOffset = produced.BaseOffset
 			resp.Results[i].FirstID = produced.FirstID
 			resp.Results[i].LastID = produced.LastID
+			resp.Results[i].Replicas = produced.Replicas
 		}
 		return resp
 	}, nil

@@ -14,6 +14,9 @@ type Result struct {
 	// answers before it appends, and both are zero.
 	Offset uint64
 	ID     batch.ID
+	// Replicas are the nodes that held the record durably when the broker acknowledged it
+	// (acks=quorum: a majority of the replica set at least; empty with acks=none).
+	Replicas []string
 }
 
 // Future is the outcome of one Send: it completes when the record's batch is acknowledged or
@@ -66,7 +69,7 @@ func (f *Future) Result() (Result, error) {
 	if b.err != nil {
 		return Result{}, b.err
 	}
-	res := Result{Topic: b.topic, Partition: b.partition}
+	res := Result{Topic: b.topic, Partition: b.partition, Replicas: b.acked.Replicas}
 	if b.acked.FirstID.IsZero() {
 		return res, nil // acks=none: the broker had not assigned anything yet
 	}

@@ -154,6 +154,8 @@ type ProduceResult struct {
 	BaseOffset uint64    `msgpack:"base_offset"`
 	FirstID    batch.ID  `msgpack:"first_id"`
 	LastID     batch.ID  `msgpack:"last_id"`
+	// Replicas are the nodes that held the batch durably when it was acknowledged.
+	Replicas []string `msgpack:"replicas,omitempty"`
 }
 
 // PositionKind says how a Position names a place in a partition.

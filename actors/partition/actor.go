@@ -236,11 +236,14 @@ func insertPending(list []pendingProduce, entry pendingProduce) []pendingProduce
 	return slices.Insert(list, i, entry)
 }
 
-// answerUpTo answers the entries of a sorted list that end at or below end and returns the rest.
+// answerUpTo answers the entries of a sorted list that end at or below end, naming the replicas
+// that hold each durably, and returns the rest.
 func (a *partitionActor) answerUpTo(list []pendingProduce, end uint64) []pendingProduce {
 	n := 0
 	for n < len(list) && list[n].waitFor <= end {
-		a.answer(list[n].reply, list[n].bytes, list[n].produced, nil)
+		produced := list[n].produced
+		produced.Replicas = idStrings(a.r.DurableOn(replication.Offset(produced.NextOffset)))
+		a.answer(list[n].reply, list[n].bytes, produced, nil)
 		n++
 	}
 	return slices.Delete(list, 0, n)

@@ -80,6 +80,9 @@ type Produced struct {
 	// Duplicate is true when the batch was a retry of one already appended: nothing was
 	// appended and the offsets are the original ones.
 	Duplicate bool
+	// Replicas are the voters that held the batch durably when an acks=quorum produce was
+	// answered (this node alone for acks=leader).
+	Replicas []string
 }
 
 // Start opens the partition's log (recovering it), rebuilds the producer table from the log's

@@ -72,3 +72,18 @@ func (r *Replica) Unclean() bool { return r.unclean }
 
 // Commit returns the commit point.
 func (r *Replica) Commit() Offset { return r.commit }
+
+// DurableOn returns the voters that hold the log durably up to end, this one included, in
+// config order (a leader answers producers with it).
+func (r *Replica) DurableOn(end Offset) []NodeID {
+	var out []NodeID
+	for _, v := range r.Config().Voters {
+		switch pr := r.prs[v]; {
+		case v == r.id && r.log.durable >= end:
+			out = append(out, v)
+		case pr != nil && !pr.learner && pr.durable >= end:
+			out = append(out, v)
+		}
+	}
+	return out
+}
