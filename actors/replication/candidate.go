@@ -119,6 +119,16 @@ func tickCandidate(r *Replica) {
 	r.electionElapsed++
 	if r.electionElapsed >= r.opts.ElectionTicks {
 		r.abortCandidacy()
+		return
+	}
+	// Ask again every heartbeat the voters that have not promised (a request may be lost, or
+	// a voter may have refused while it still heard from the old leader).
+	if c := r.cand; !c.decided && r.electionElapsed%r.opts.HeartbeatTicks == 0 {
+		for _, v := range r.Config().Voters {
+			if _, ok := c.promises[v]; !ok {
+				r.send(Message{Type: MsgPromise, To: v, End: r.log.end, LastEpoch: r.log.hist.Last()})
+			}
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -62,6 +63,7 @@ func EncodeConfig(c Config) []byte {
 
 // DecodeConfig decodes the value of a config entry; it never panics.
 func DecodeConfig(b []byte) (Config, error) {
+	whole := b
 	var lists [2][]NodeID
 	for i := range lists {
 		n, k := binary.Uvarint(b)
@@ -81,7 +83,11 @@ func DecodeConfig(b []byte) (Config, error) {
 	if len(b) != 0 {
 		return Config{}, errBadEntry
 	}
-	return Config{Voters: lists[0], Learners: lists[1]}, nil
+	c := Config{Voters: lists[0], Learners: lists[1]}
+	if !bytes.Equal(EncodeConfig(c), whole) {
+		return Config{}, errBadEntry // a non-minimal varint: one config, one encoding
+	}
+	return c, nil
 }
 
 // controlBatch builds a one-record control batch stamped at (offset, epoch).

@@ -144,7 +144,10 @@ func (r *Replica) leaseHeld(candidate NodeID) bool {
 	case RoleLeader:
 		return true
 	case RoleFollower:
-		return r.leader != "" && r.leader != candidate && r.isAlive(r.leader) && r.electionElapsed < r.opts.ElectionTicks
+		// A heartbeat shorter than the election timeout: followers whose timeouts fire a tick
+		// apart (their tickers are not in step) do not refuse each other's candidacy.
+		return r.leader != "" && r.leader != candidate && r.isAlive(r.leader) &&
+			r.electionElapsed < r.opts.ElectionTicks-r.opts.HeartbeatTicks
 	}
 	return false
 }
