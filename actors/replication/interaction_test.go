@@ -1,5 +1,5 @@
 // Scenario tests of the replication core, as etcd's raft interaction tests: each file in
-// testdata/ is a script of commands on a small network of replicas with in-memory logs, and the
+// testdata/scripts/ is a script of commands on a small network of replicas with in-memory logs, and the
 // golden output below each command is what the replicas did (log writes, promises, messages).
 //
 // Method: the harness applies every Ready in order (writes, then the promise, then the
