@@ -188,6 +188,18 @@ func TestClusterCreatesReplicatedTopics(t *testing.T) {
 		}
 		return nil
 	})
+	// Deleted through n2: every node's catalog loses it, and its data.
+	if err := rpc(ctx, members[1].addr, protocol.TypeDeleteTopic, &protocol.DeleteTopicRequest{Name: "t"}, nil); err != nil {
+		t.Fatalf("delete topic through n2: %v", err)
+	}
+	waitFor(t, 10*time.Second, "the topic gone from every node", func() error {
+		for _, m := range members {
+			if _, ok := m.b.Node().Topic("t"); ok {
+				return fmt.Errorf("%s still has topic t", m.id)
+			}
+		}
+		return nil
+	})
 }
 
 func produceOne(ctx context.Context, addr, topic string, part int32, value string) (uint64, error) {
