@@ -1,11 +1,13 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/shoalmq/shoal/cluster"
+	"github.com/shoalmq/shoal/protocol"
 )
 
 // Cluster timing defaults, per gossip profile (the replication core counts ticks).
@@ -38,6 +40,16 @@ type ClusterConfig struct {
 	// TickInterval, HeartbeatTicks and ElectionTicks time the replication cores (defaults above).
 	TickInterval                  time.Duration
 	HeartbeatTicks, ElectionTicks int
+	// Dial connects to another node's broker address (nil: TCP with protocol/transport). Only
+	// the simulation sets it, with an in-memory network.
+	Dial func(ctx context.Context, addr string) (PeerConn, error)
+}
+
+// PeerConn is a connection to another node's broker: a *transport.Conn, or the simulation's.
+// Call may be used from many goroutines at once.
+type PeerConn interface {
+	Call(ctx context.Context, t protocol.MessageType, req, resp any) error
+	Close() error
 }
 
 func (c *ClusterConfig) withDefaults() ClusterConfig {

@@ -13,7 +13,6 @@ import (
 	"github.com/shoalmq/shoal/actors/node"
 	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/protocol"
-	"github.com/shoalmq/shoal/protocol/transport"
 )
 
 var errUnknownPeer = errors.New("no broker address known for that node")
@@ -29,14 +28,19 @@ type clusterRuntime struct {
 
 	// forward holds connections to other nodes for forwarded catalog changes.
 	forwardMu sync.Mutex
-	forward   map[string]*transport.Conn
+	forward   map[string]PeerConn
+	dial      func(ctx context.Context, addr string) (PeerConn, error)
 }
 
 func newClusterRuntime(cfg ClusterConfig, self string, b *Broker) *clusterRuntime {
-	rt := &clusterRuntime{cfg: cfg.withDefaults(), stop: make(chan struct{}), forward: map[string]*transport.Conn{}}
+	rt := &clusterRuntime{cfg: cfg.withDefaults(), stop: make(chan struct{}), forward: map[string]PeerConn{}}
 	empty := map[string]cluster.Member{}
 	rt.members.Store(&empty)
-	rt.peers = newPeers(self, rt.brokerAddr, b.log)
+	rt.dial = rt.cfg.Dial
+	if rt.dial == nil {
+		rt.dial = tcpDial("shoal-peer-" + self)
+	}
+	rt.peers = newPeers(self, rt.brokerAddr, rt.dial, b.log)
 	return rt
 }
 
@@ -198,7 +202,7 @@ func (rt *clusterRuntime) forwardCall(ctx context.Context, leader string, t prot
 	conn := rt.forward[addr]
 	rt.forwardMu.Unlock()
 	if conn == nil {
-		c, err := transport.Dial(ctx, addr, transport.DialOptions{ClientID: "shoal-forward"})
+		c, err := rt.dial(ctx, addr)
 		if err != nil {
 			return protocol.Errorf(protocol.ErrUnavailable, "forward to the catalog leader %s at %s: %v", leader, addr, err)
 		}
@@ -213,7 +217,9 @@ func (rt *clusterRuntime) forwardCall(ctx context.Context, leader string, t prot
 		conn = c
 	}
 	err := conn.Call(ctx, t, req, nil)
-	if errors.Is(err, transport.ErrConnClosed) {
+	if err != nil && protocol.CodeOf(err) == protocol.CodeUnknown && !errors.Is(err, protocol.ErrUnknown) {
+		// Not an answer of the leader: the connection failed; drop it.
+		_ = conn.Close()
 		rt.forwardMu.Lock()
 		if rt.forward[addr] == conn {
 			delete(rt.forward, addr)

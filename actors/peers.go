@@ -31,7 +31,7 @@ type peers struct {
 	self   string
 	addrOf func(id string) (string, bool) // a member's broker address, from the membership
 	logger *slog.Logger
-	dial   func(ctx context.Context, addr string) (*transport.Conn, error)
+	dial   func(ctx context.Context, addr string) (PeerConn, error)
 
 	mu     sync.Mutex
 	links  map[string]*peerLink
@@ -48,12 +48,14 @@ type peerLink struct {
 	stop    chan struct{}
 }
 
-func newPeers(self string, addrOf func(string) (string, bool), logger *slog.Logger) *peers {
-	return &peers{
-		self: self, addrOf: addrOf, logger: logger, links: map[string]*peerLink{},
-		dial: func(ctx context.Context, addr string) (*transport.Conn, error) {
-			return transport.Dial(ctx, addr, transport.DialOptions{ClientID: "shoal-peer-" + self})
-		},
+func newPeers(self string, addrOf func(string) (string, bool), dial func(context.Context, string) (PeerConn, error), logger *slog.Logger) *peers {
+	return &peers{self: self, addrOf: addrOf, logger: logger, links: map[string]*peerLink{}, dial: dial}
+}
+
+// tcpDial connects to a broker over TCP.
+func tcpDial(clientID string) func(context.Context, string) (PeerConn, error) {
+	return func(ctx context.Context, addr string) (PeerConn, error) {
+		return transport.Dial(ctx, addr, transport.DialOptions{ClientID: clientID})
 	}
 }
 
@@ -109,7 +111,7 @@ func (p *peers) link(id string) *peerLink {
 // run sends what l queues, until the peers close.
 func (p *peers) run(l *peerLink) {
 	defer p.wg.Done()
-	var conn *transport.Conn
+	var conn PeerConn
 	defer func() {
 		if conn != nil {
 			_ = conn.Close()
@@ -154,7 +156,7 @@ func (p *peers) run(l *peerLink) {
 
 // send delivers one request, dialling first when there is no connection; a failed call drops
 // the connection.
-func (p *peers) send(l *peerLink, conn *transport.Conn, req *protocol.ReplicateRequest) (*transport.Conn, error) {
+func (p *peers) send(l *peerLink, conn PeerConn, req *protocol.ReplicateRequest) (PeerConn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), peerCallTimeout)
 	defer cancel()
 	go func() {

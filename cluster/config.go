@@ -62,6 +62,10 @@ type Config struct {
 	// RejoinInterval is how often the node re-joins its seeds and the members it knows as dead
 	// or left (0: 2s under ProfileLocal, 30s under ProfileLAN).
 	RejoinInterval time.Duration
+	// Transport replaces memberlist's UDP/TCP transport (nil: the real network, bound to
+	// GossipAddr). Only the simulation sets it, with an in-memory network that can drop,
+	// delay and partition; GossipAddr must then be the address the transport answers at.
+	Transport memberlist.NodeAwareTransport
 }
 
 // validate returns one error per bad field, joined, each wrapping ErrInvalidConfig.

@@ -71,6 +71,9 @@ func Start(cfg Config) (*Membership, error) {
 	}
 	d := delegates{view: v}
 	mc.Delegate, mc.Events, mc.Merge, mc.Alive, mc.Conflict = d, d, d, d, d
+	if cfg.Transport != nil {
+		mc.Transport = cfg.Transport
+	}
 	mc.Logger = log.New(memberlistLog{log: logger}, "", 0)
 	list, err := memberlist.Create(mc)
 	if err != nil {
