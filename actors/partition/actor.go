@@ -105,6 +105,12 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		a.advance(a.log.DurableEnd()) // read now: a truncation since may have lowered it
 		a.processReady(ctx)
 	case *trimMsg:
+		// TODO(actors): XTRIM is applied to the leader's log only; it should become a control
+		// entry so followers trim too (a failover brings trimmed records back today).
+		if !a.r.IsLeader() {
+			msg.reply <- trimReply{err: a.p.notLeader()}
+			return
+		}
 		removed, err := a.log.Trim(msg.trim)
 		msg.reply <- trimReply{removed: removed, err: err}
 	case *retentionMsg:
