@@ -14,24 +14,26 @@ type promiseFrom struct {
 // candidacy is a candidate's state: promises collected, then the catch-up from the most
 // advanced promiser (source) up to its end (target).
 type candidacy struct {
+	transfer bool // its leader asked it to take over
 	promises map[NodeID]promiseFrom
 	decided  bool
 	source   NodeID
 	target   Offset
 }
 
-// campaign takes a new epoch, promises it to itself and asks the other voters.
-func (r *Replica) campaign() {
+// campaign takes a new epoch, promises it to itself and asks the other voters (transfer: its
+// leader asked it to take over).
+func (r *Replica) campaign(transfer bool) {
 	e := max(r.epoch, r.log.hist.Last()) + 1
 	r.promise(e, r.id)
 	r.becomeFollower(e, "")
 	r.role, r.step, r.tick = RoleCandidate, stepCandidate, tickCandidate
-	r.cand = &candidacy{promises: map[NodeID]promiseFrom{
+	r.cand = &candidacy{transfer: transfer, promises: map[NodeID]promiseFrom{
 		r.id: {id: r.id, unclean: r.unclean, lastEpoch: r.log.hist.Last(), end: r.log.end, hist: r.log.hist.clone()},
 	}}
 	for _, v := range r.Config().Voters {
 		if v != r.id {
-			r.send(Message{Type: MsgPromise, To: v, End: r.log.end, LastEpoch: r.log.hist.Last()})
+			r.send(Message{Type: MsgPromise, To: v, End: r.log.end, LastEpoch: r.log.hist.Last(), Transfer: transfer})
 		}
 	}
 	r.maybeDecide()
@@ -126,7 +128,7 @@ func tickCandidate(r *Replica) {
 	if c := r.cand; !c.decided && r.electionElapsed%r.opts.HeartbeatTicks == 0 {
 		for _, v := range r.Config().Voters {
 			if _, ok := c.promises[v]; !ok {
-				r.send(Message{Type: MsgPromise, To: v, End: r.log.end, LastEpoch: r.log.hist.Last()})
+				r.send(Message{Type: MsgPromise, To: v, End: r.log.end, LastEpoch: r.log.hist.Last(), Transfer: c.transfer})
 			}
 		}
 	}

@@ -133,13 +133,16 @@ func (r *Replica) maybeCampaign() {
 		}
 	}
 	if r.leaderlessElapsed >= rank*r.opts.ElectionTicks {
-		r.campaign()
+		r.campaign(false)
 	}
 }
 
 // leaseHeld: this replica hears from a live leader other than the asking candidate, so it
 // refuses promises (a candidate with a wrong view must not depose a healthy leader).
-func (r *Replica) leaseHeld(candidate NodeID) bool {
+func (r *Replica) leaseHeld(candidate NodeID, transfer bool) bool {
+	if transfer {
+		return false // the leader itself asked the candidate to take over
+	}
 	switch r.role {
 	case RoleLeader:
 		return true
@@ -157,7 +160,7 @@ func (r *Replica) leaseHeld(candidate NodeID) bool {
 func (r *Replica) handlePromise(m Message) {
 	grant := r.Config().IsVoter(r.id) &&
 		(m.Epoch > r.epoch || (m.Epoch == r.epoch && r.promisedTo == m.From)) &&
-		!r.leaseHeld(m.From)
+		!r.leaseHeld(m.From, m.Transfer)
 	resp := Message{Type: MsgPromiseResp, To: m.From, Epoch: r.epoch, Granted: grant, End: r.log.end,
 		LastEpoch: r.log.hist.Last(), History: r.log.hist.clone(), Learner: r.unclean}
 	if grant {

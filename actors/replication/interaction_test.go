@@ -22,6 +22,7 @@
 //	crash id=x [lose-unsynced] [unclean]       restart from the log (dropping unsynced batches)
 //	isolate id=x / heal                        drop every message to or from x / stop dropping
 //	set-desired id=x set=(..) [learners=(..)]  the leader's desired replica set
+//	transfer id=x to=y                         the leader x hands its leadership to y
 //	status / log                               print every replica's state / log
 package replication
 
@@ -112,6 +113,10 @@ func (n *network) run(d *datadriven.TestData) (string, error) {
 		n.isolated[NodeID(strArg(d, "id"))] = true
 	case "heal":
 		n.isolated = map[NodeID]bool{}
+	case "transfer":
+		if !n.nodes[NodeID(strArg(d, "id"))].r.TransferLeadership(NodeID(strArg(d, "to"))) {
+			fmt.Fprintf(n.out, "transfer refused\n")
+		}
 	case "set-desired":
 		n.nodes[NodeID(strArg(d, "id"))].r.SetDesired(Config{Voters: ids(d, "set"), Learners: ids(d, "learners")})
 	case "status":

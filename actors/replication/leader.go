@@ -81,6 +81,7 @@ func (r *Replica) handleAppendResp(m Message) {
 	}
 	r.maybeCommit()
 	r.sendAppend(m.From, pr)
+	r.maybeSendTransfer()
 }
 
 // sendAppend sends the member what it lacks, if its window allows.
@@ -155,7 +156,9 @@ func tickLeader(r *Replica) {
 			return
 		}
 	}
+	r.tickTransfer()
 	r.maybeReconfigure()
+	r.maybeTransferToPreferred()
 }
 
 // quorumActive reports whether a majority of voters (this one included) was heard from since the

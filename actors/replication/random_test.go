@@ -98,6 +98,10 @@ func (rr *randomRun) step() error {
 		if err := n.crash(id, !rr.always, !rr.always); err != nil {
 			return err
 		}
+	case k < 92:
+		if r := n.nodes[id].r; r.IsLeader() {
+			r.TransferLeadership(n.ids[rng.IntN(len(n.ids))])
+		}
 	case k < 95:
 		n.isolated = map[NodeID]bool{}
 		if rng.IntN(2) == 0 {

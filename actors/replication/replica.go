@@ -120,6 +120,7 @@ type Replica struct {
 	epochStart Offset               // leader: the log end when it began to lead
 	gated      bool                 // leader: it wrote an epoch-start entry at epochStart
 	desired    Config               // leader: the replica set placement wants
+	transfer   *transfer            // leader: a leadership handover under way
 	cand       *candidacy
 
 	rd         Ready
@@ -170,6 +171,8 @@ func (r *Replica) Step(m Message) error {
 		r.handleFetch(m)
 	case MsgAppend:
 		r.receiveAppend(m)
+	case MsgTransfer:
+		r.handleTransfer(m)
 	default:
 		r.step(r, m)
 	}
@@ -290,7 +293,7 @@ func (r *Replica) appendControl(kind byte, value []byte) {
 func (r *Replica) becomeFollower(e Epoch, leader NodeID) {
 	r.role, r.step, r.tick = RoleFollower, stepFollower, tickFollower
 	r.epoch, r.leader = max(r.epoch, e), leader
-	r.prs, r.cand = nil, nil
+	r.prs, r.cand, r.transfer = nil, nil, nil
 	r.electionElapsed, r.leaderlessElapsed = 0, 0
 }
 

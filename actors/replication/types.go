@@ -32,11 +32,14 @@ const (
 	MsgFetch MessageType = 5
 	// MsgFetchResp: promiser → candidate. Batches from Index (none at the promiser's end).
 	MsgFetchResp MessageType = 6
+	// MsgTransfer: leader → a caught-up voter. Campaign now: the leader hands its leadership
+	// over (a drain, a leave, or the preferred leader taking back its partition).
+	MsgTransfer MessageType = 7
 )
 
 var messageTypeNames = map[MessageType]string{
 	MsgAppend: "append", MsgAppendResp: "append-resp", MsgPromise: "promise",
-	MsgPromiseResp: "promise-resp", MsgFetch: "fetch", MsgFetchResp: "fetch-resp",
+	MsgPromiseResp: "promise-resp", MsgFetch: "fetch", MsgFetchResp: "fetch-resp", MsgTransfer: "transfer",
 }
 
 func (t MessageType) String() string {
@@ -71,6 +74,9 @@ type Message struct {
 	// Granted: MsgPromiseResp. Learner: the sender is an unclean learner.
 	Granted bool `msgpack:"g"`
 	Learner bool `msgpack:"l"`
+	// Transfer: MsgPromise of a candidate its leader asked to take over; voters set their
+	// lease aside for it.
+	Transfer bool `msgpack:"x"`
 }
 
 func (m Message) String() string {
@@ -93,6 +99,9 @@ func (m Message) String() string {
 	}
 	if m.Learner {
 		s += " learner"
+	}
+	if m.Transfer {
+		s += " transfer"
 	}
 	return s
 }
