@@ -72,7 +72,11 @@ func (r *Replica) maybeDecide() {
 			clean++
 		}
 	}
-	onlyClean := clean >= majority(len(voters))
+	need := majority(len(voters))
+	if r.opts.Canary == CanaryPromoteWithoutMajority {
+		need = max(1, need-1) // the planted bug: one promise short of a majority
+	}
+	onlyClean := clean >= need
 	if c.decided || !onlyClean && len(c.promises) < len(voters) {
 		return
 	}

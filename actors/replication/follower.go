@@ -7,6 +7,9 @@ import "fmt"
 func (r *Replica) receiveAppend(m Message) {
 	switch {
 	case m.Epoch < r.epoch:
+		if r.acceptStale(m) {
+			return
+		}
 		r.send(Message{Type: MsgAppendResp, To: m.From, Index: m.Index, Reject: true, End: r.log.end, History: r.log.hist.clone()})
 		return
 	case m.Epoch > r.epoch:
@@ -47,6 +50,9 @@ func (r *Replica) handleAppend(m Message) {
 		if s.base < r.log.end {
 			if r.log.hist.EpochAt(s.base) == s.epoch {
 				continue // the same epoch at the same offset is the same batch
+			}
+			if r.opts.Canary == CanarySkipTruncation && s.end <= r.log.end {
+				continue // the planted bug: a divergent batch taken as matching
 			}
 			r.truncate(s.base)
 		}

@@ -200,7 +200,9 @@ func (r *Replica) maybeCommit() {
 	if len(durables) < q {
 		return
 	}
-	if c := durables[q-1]; c > r.commit && (!r.gated || c > r.epochStart) {
+	// CanaryCommitOldEpoch plants the bug of Raft's figure 8: no epoch-start gate.
+	gate := r.gated && r.opts.Canary != CanaryCommitOldEpoch
+	if c := durables[q-1]; c > r.commit && (!gate || c > r.epochStart) {
 		r.commit = c
 	}
 }

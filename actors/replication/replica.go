@@ -40,6 +40,8 @@ type Options struct {
 	HeartbeatTicks, ElectionTicks int
 	// MaxAppendBytes bounds one append message; MaxInflight bounds unanswered appends per peer.
 	MaxAppendBytes, MaxInflight int
+	// Canary plants a known bug for the simulator's checkers (see Canary); empty in production.
+	Canary Canary
 }
 
 // Errors of Step and New.
@@ -63,7 +65,7 @@ func (o *Options) validate() error {
 	case o.DurableEnd > o.LogEnd || o.LogStart > o.LogEnd:
 		return fmt.Errorf("%w: log start %d, end %d, durable end %d", ErrBadOptions, o.LogStart, o.LogEnd, o.DurableEnd)
 	}
-	return nil
+	return o.Canary.validate()
 }
 
 func cmp0(v, def int) int {
