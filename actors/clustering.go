@@ -17,6 +17,12 @@ import (
 
 var errUnknownPeer = errors.New("no broker address known for that node")
 
+// How long a catalog change waits for __meta to have a leader, and how often it looks.
+const (
+	metaLeaderWait = 3 * time.Second
+	metaLeaderPoll = 20 * time.Millisecond
+)
+
 // clusterRuntime is the broker's cluster half: the peer links, the membership watcher and the
 // ticker of the replication cores.
 type clusterRuntime struct {
@@ -239,8 +245,19 @@ func (b *Broker) viaMetaLeader(ctx context.Context, name string, present bool, l
 	if !errors.As(err, &notLeader) || b.cluster == nil {
 		return err
 	}
-	if notLeader.Leader == "" {
-		return err
+	// A catalog between leaders (a failover or a handover) has one again within an election
+	// timeout or two: wait for it rather than fail the operator's command.
+	for wait := time.NewTimer(metaLeaderWait); notLeader.Leader == ""; {
+		select {
+		case <-ctx.Done():
+			return err
+		case <-wait.C:
+			return err
+		case <-time.After(metaLeaderPoll):
+		}
+		if err = local(); !errors.As(err, &notLeader) {
+			return err
+		}
 	}
 	if err := b.cluster.forwardCall(ctx, notLeader.Leader, t, req); err != nil {
 		return err

@@ -39,15 +39,18 @@ const (
 	TypeReplicate MessageType = 10
 	// TypeClusterStatus asks a node for members and partition health.
 	TypeClusterStatus MessageType = 11
+	// TypeClusterAdmin carries an operator's decision: drain, undrain or remove a node, pause
+	// or resume rebalancing.
+	TypeClusterAdmin MessageType = 12
 
-	typeLast = TypeClusterStatus
+	typeLast = TypeClusterAdmin
 )
 
 var typeNames = [...]string{
 	TypeHandshake: "handshake", TypeMetadata: "metadata", TypeCreateTopic: "create-topic",
 	TypeDeleteTopic: "delete-topic", TypeListTopics: "list-topics", TypeProduce: "produce",
 	TypeFetch: "fetch", TypeListOffsets: "list-offsets", TypeTrim: "trim",
-	TypeReplicate: "replicate", TypeClusterStatus: "cluster-status",
+	TypeReplicate: "replicate", TypeClusterStatus: "cluster-status", TypeClusterAdmin: "cluster-admin",
 }
 
 // String returns the type's name, for logs and metrics.

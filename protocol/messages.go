@@ -304,6 +304,23 @@ type ClusterStatusResponse struct {
 	Problems []string `msgpack:"problems,omitempty" json:"problems,omitempty"`
 }
 
+// Cluster admin operations (ClusterAdminRequest.Op).
+const (
+	AdminDrain   = "drain"   // move every replica and leadership off Node
+	AdminUndrain = "undrain" // cancel a drain: Node takes replicas again
+	AdminRemove  = "remove"  // forget Node for good and re-replicate what it held
+	AdminPause   = "pause"   // stop starting replica moves (healing goes on)
+	AdminResume  = "resume"  // start them again
+)
+
+// ClusterAdminRequest is an operator's decision, written to the replicated catalog so every
+// node acts on it; the answer is Empty, or an error saying what to do instead.
+type ClusterAdminRequest struct {
+	Op    string `msgpack:"op"`
+	Node  string `msgpack:"node,omitempty"`
+	Force bool   `msgpack:"force,omitempty"`
+}
+
 // MemberStatus is one member of the cluster as the answering node sees it.
 type MemberStatus struct {
 	ID         string `msgpack:"id" json:"id"`
@@ -313,6 +330,8 @@ type MemberStatus struct {
 	HTTPAddr   string `msgpack:"http_addr,omitempty" json:"http_addr,omitempty"`
 	Replicas   int    `msgpack:"replicas" json:"replicas"`
 	Leaders    int    `msgpack:"leaders" json:"leaders"`
+	// Operator is the operator's decision about the member: "" (none), "draining" or "removed".
+	Operator string `msgpack:"operator,omitempty" json:"operator,omitempty"`
 }
 
 // PartitionCounts counts partitions by health.
@@ -326,6 +345,8 @@ type PartitionCounts struct {
 type MoveCounts struct {
 	InProgress int `msgpack:"in_progress" json:"in_progress"`
 	Queued     int `msgpack:"queued" json:"queued"`
+	// Paused: an operator paused rebalancing (replacing dead replicas goes on).
+	Paused bool `msgpack:"paused,omitempty" json:"paused,omitempty"`
 }
 
 // Marshal encodes a message body.
