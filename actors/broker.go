@@ -158,6 +158,8 @@ func (b *Broker) handle(ctx context.Context, t protocol.MessageType, body []byte
 		return decodeAndServe(ctx, body, b.trim)
 	case protocol.TypeClusterStatus:
 		return decodeAndServe(ctx, body, b.clusterStatus)
+	case protocol.TypeClusterAdmin:
+		return decodeAndServe(ctx, body, b.clusterAdmin)
 	case protocol.TypeReplicate:
 		if err := b.replicate(body); err != nil {
 			return nil, err

@@ -394,3 +394,87 @@ func TestClusterRestoresReplicationFactor(t *testing.T) {
 	})
 	t.Logf("replication factor restored %v after the kill (grace %v)", time.Since(killed), grace)
 }
+
+func clusterStatusOf(ctx context.Context, m *testMember) (protocol.ClusterStatusResponse, error) {
+	var st protocol.ClusterStatusResponse
+	err := rpc(ctx, m.addr, protocol.TypeClusterStatus, &protocol.Empty{}, &st)
+	return st, err
+}
+
+func memberOf(st protocol.ClusterStatusResponse, id string) protocol.MemberStatus {
+	for _, m := range st.Members {
+		if m.ID == id {
+			return m
+		}
+	}
+	return protocol.MemberStatus{}
+}
+
+// TestClusterJoinRebalancesAndDrainEmptiesANode: three nodes, a topic of 12 partitions RF 2; a
+// fourth node joins and placement moves replicas onto it in the background; then n2 is drained
+// (asked through n3): every replica and leadership moves off it, with moves limited per node.
+// Refusals are checked on the way: a second drain while one runs, and a remove of a live node.
+func TestClusterJoinRebalancesAndDrainEmptiesANode(t *testing.T) {
+	members := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	if err := rpc(ctx, members[0].addr, protocol.TypeCreateTopic, &protocol.CreateTopicRequest{Name: "e",
+		Config: protocol.TopicConfig{Partitions: 12, Replication: 2}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	n4 := startMember(t, "n4", t.TempDir(), []string{members[0].ms.GossipAddr()})
+	members = append(members, n4)
+	settled := func(what string, check func(protocol.ClusterStatusResponse) error) {
+		waitFor(t, 45*time.Second, what, func() error {
+			st, err := clusterStatusOf(ctx, members[0])
+			if err != nil {
+				return err
+			}
+			if st.Partitions.UnderReplicated != 0 || st.Partitions.Leaderless != 0 || st.Moves.InProgress != 0 || st.Moves.Queued != 0 {
+				var md protocol.MetadataResponse
+				_ = rpc(ctx, members[0].addr, protocol.TypeMetadata, &protocol.MetadataRequest{Topics: []string{"e"}}, &md)
+				var parts []string
+				for _, tm := range md.Topics {
+					for _, p := range tm.Partitions {
+						parts = append(parts, fmt.Sprintf("%d:%s%v", p.Partition, p.Leader, p.Replicas))
+					}
+				}
+				return fmt.Errorf("%+v %+v: %v; partitions %v", st.Partitions, st.Moves, st.Problems, parts)
+			}
+			return check(st)
+		})
+	}
+	settled("replicas moved onto n4", func(st protocol.ClusterStatusResponse) error {
+		if r := memberOf(st, "n4").Replicas; r < 4 {
+			return fmt.Errorf("n4 holds %d replicas", r)
+		}
+		return nil
+	})
+	err := rpc(ctx, members[2].addr, protocol.TypeClusterAdmin, &protocol.ClusterAdminRequest{Op: protocol.AdminRemove, Node: "n2"}, nil)
+	if protocol.CodeOf(err) != protocol.CodeInvalidArgument {
+		t.Fatalf("remove of a live node without --force: %v, want a refusal", err)
+	}
+	if err := rpc(ctx, members[2].addr, protocol.TypeClusterAdmin, &protocol.ClusterAdminRequest{Op: protocol.AdminDrain, Node: "n2"}, nil); err != nil {
+		t.Fatalf("drain n2: %v", err)
+	}
+	err = rpc(ctx, members[2].addr, protocol.TypeClusterAdmin, &protocol.ClusterAdminRequest{Op: protocol.AdminDrain, Node: "n3"}, nil)
+	if protocol.CodeOf(err) != protocol.CodeInvalidArgument {
+		t.Fatalf("a second drain while n2 drains: %v, want a refusal", err)
+	}
+	settled("n2 drained", func(st protocol.ClusterStatusResponse) error {
+		if m := memberOf(st, "n2"); m.Replicas != 0 || m.Leaders != 0 || m.Operator != "draining" {
+			return fmt.Errorf("n2: %+v", m)
+		}
+		return nil
+	})
+	for part := range int32(12) {
+		waitFor(t, 10*time.Second, "a produce after the drain", func() error {
+			leader, _, err := leaderOf(ctx, members, "e", part)
+			if err != nil {
+				return err
+			}
+			_, err = produceOne(ctx, leader.addr, "e", part, "after")
+			return err
+		})
+	}
+}

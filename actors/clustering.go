@@ -101,6 +101,9 @@ func (rt *clusterRuntime) tick(n *node.Node) {
 			if i%announceTicks == 0 {
 				rt.announce(n)
 			}
+			if i%rebalanceTicks == 0 {
+				n.Rebalance()
+			}
 		case <-rt.stop:
 			return
 		}
@@ -108,8 +111,12 @@ func (rt *clusterRuntime) tick(n *node.Node) {
 }
 
 // announceTicks: leaderships are announced every this many ticks (and metadata of a node that
-// holds no replica lags a leader change by at most that).
-const announceTicks = 4
+// holds no replica lags a leader change by at most that). rebalanceTicks: placement is compared
+// with the replica sets every this many ticks (moves that finished let queued ones start).
+const (
+	announceTicks  = 4
+	rebalanceTicks = 20
+)
 
 func (rt *clusterRuntime) announce(n *node.Node) {
 	notices := n.Leaderships()
@@ -262,6 +269,9 @@ func (b *Broker) viaMetaLeader(ctx context.Context, name string, present bool, l
 	if err := b.cluster.forwardCall(ctx, notLeader.Leader, t, req); err != nil {
 		return err
 	}
+	if name == "" {
+		return b.node.WaitCatalog(ctx)
+	}
 	return b.node.WaitTopic(ctx, name, present)
 }
 
@@ -286,6 +296,18 @@ func (b *Broker) ensureTopic(ctx context.Context, name string) (*node.Topic, err
 		}
 	}
 	return t, nil
+}
+
+// clusterAdmin applies an operator's decision through the catalog leader.
+func (b *Broker) clusterAdmin(ctx context.Context, req *protocol.ClusterAdminRequest) (*protocol.Empty, error) {
+	if err := b.notStopping(); err != nil {
+		return nil, err
+	}
+	err := b.viaMetaLeader(ctx, "", true, func() error { return b.node.Admin(ctx, *req) }, protocol.TypeClusterAdmin, req)
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.Empty{}, nil
 }
 
 // replicate hands the messages of a replicate request to their replicas, in order.
@@ -321,11 +343,17 @@ func (b *Broker) clusterStatus(ctx context.Context, _ *protocol.Empty) (*protoco
 			ids = append(ids, id)
 		}
 		slices.Sort(ids)
+		ops := b.node.Operations()
 		for _, id := range ids {
 			m := members[id]
 			resp.Members = append(resp.Members, protocol.MemberStatus{ID: id, State: m.State.String(), BrokerAddr: m.BrokerAddr,
-				GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr})
+				GossipAddr: m.GossipAddr, HTTPAddr: m.HTTPAddr, Operator: ops.Nodes[id]})
 		}
+		moves := b.node.Moves()
+		resp.Moves = protocol.MoveCounts{InProgress: moves.InProgress, Queued: moves.Queued, Paused: ops.Paused}
+		others := b.node.AnnouncedMoves()
+		resp.Moves.InProgress += others.InProgress
+		resp.Moves.Queued += others.Queued
 		for i := range resp.Members {
 			counts[resp.Members[i].ID] = &resp.Members[i]
 		}

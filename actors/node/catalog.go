@@ -58,6 +58,8 @@ type catalogContents struct {
 	// MetaApplied is the end of the __meta log applied to this catalog (cluster only): a
 	// restart follows the catalog from there.
 	MetaApplied uint64 `json:"meta_applied,omitempty"`
+	// Ops are the operator's decisions applied from the cluster catalog.
+	Ops *Operations `json:"ops,omitempty"`
 }
 
 // ValidateTopicName checks a topic name against Kafka's rules: 1 to 249 characters from
@@ -145,7 +147,7 @@ func checkSettings(t TopicSettings) error {
 }
 
 // writeCatalog replaces catalog.json atomically: temp file, fsync, rename, fsync the directory.
-func writeCatalog(fsys vfs.FS, dataDir string, topics []TopicSettings, metaApplied uint64) error {
+func writeCatalog(fsys vfs.FS, dataDir string, topics []TopicSettings, metaApplied uint64, ops ...Operations) error {
 	sorted := slices.Clone(topics)
 	slices.SortFunc(sorted, func(a, b TopicSettings) int {
 		switch {
@@ -159,7 +161,11 @@ func writeCatalog(fsys vfs.FS, dataDir string, topics []TopicSettings, metaAppli
 	if sorted == nil {
 		sorted = []TopicSettings{}
 	}
-	data, err := json.MarshalIndent(catalogContents{Version: catalogVersion, Topics: sorted, MetaApplied: metaApplied}, "", "  ")
+	contents := catalogContents{Version: catalogVersion, Topics: sorted, MetaApplied: metaApplied}
+	if len(ops) > 0 && (len(ops[0].Nodes) > 0 || ops[0].Paused) {
+		contents.Ops = &ops[0]
+	}
+	data, err := json.MarshalIndent(contents, "", "  ")
 	if err != nil {
 		return fmt.Errorf("node: encode the catalog: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/shoalmq/shoal/actors/partition"
 	"github.com/shoalmq/shoal/cluster/placement"
@@ -67,10 +68,12 @@ func (e *ErrNotMetaLeader) Unwrap() error {
 	return protocol.ErrNotLeader
 }
 
-// metaRecord is one entry of the catalog's log: a topic's settings, or its deletion.
+// metaRecord is one entry of the catalog's log: a topic's settings or its deletion, or an
+// operator's decision (a node's state, rebalancing paused or not).
 type metaRecord struct {
-	Topic    string         `json:"topic"`
-	Settings *TopicSettings `json:"settings,omitempty"` // nil: deleted
+	Topic    string         `json:"topic,omitempty"`
+	Settings *TopicSettings `json:"settings,omitempty"` // with Topic; nil: deleted
+	Ops      *opsChange     `json:"ops,omitempty"`
 }
 
 // clusterState is the node's cluster half; nil fields in standalone mode.
@@ -89,13 +92,18 @@ type clusterState struct {
 	followDone chan struct{}
 	// leaders are the leaderships other nodes announced, by "topic/partition".
 	leadersMu sync.Mutex
-	leaders   map[string]protocol.LeaderNotice
+	leaders   map[string]announced
+	// ops are the operator's decisions and the moves under way.
+	ops opsState
 }
 
 func newClusterState(applied uint64) *clusterState {
 	c := &clusterState{applied: applied, appliedCh: make(chan struct{}), followStop: make(chan struct{}),
-		followDone: make(chan struct{}), leaders: map[string]protocol.LeaderNotice{}}
+		followDone: make(chan struct{}), leaders: map[string]announced{}}
 	c.view.Store(&View{})
+	c.ops.ops.Store(&Operations{Nodes: map[string]string{}})
+	c.ops.moves.Store(&Moves{})
+	c.ops.moving.Store(&map[string]string{})
 	return c
 }
 
@@ -157,23 +165,15 @@ func (n *Node) View() View {
 func (n *Node) Clustered() bool { return n.cluster != nil }
 
 // SetView gives the node a new membership view: every replica hears who is alive, and every
-// replica set is compared with placement (a leader replaces members dead past the grace period,
-// and grows __meta to three voters with every other node a learner).
+// replica set is compared with placement (see Rebalance).
 func (n *Node) SetView(v View) {
 	if n.cluster == nil {
 		return
 	}
 	v.Alive, v.Eligible = sortedCopy(v.Alive), sortedCopy(v.Eligible)
 	n.cluster.view.Store(&v)
-	r := ring.New(toRing(v.Eligible))
-	n.forEachReplica(func(p *partition.Partition, rf int) {
-		p.SetAlive(v.Alive)
-		prefs := r.Preference(ring.PartitionKey(p.Topic(), int(p.ID())), 0)
-		if p.Topic() == MetaTopic {
-			rf = min(metaMaxVoters, len(prefs))
-		}
-		p.SetPlacement(fromRing(prefs), rf)
-	})
+	n.forEachReplica(func(p *partition.Partition, _ int) { p.SetAlive(v.Alive) })
+	n.Rebalance()
 }
 
 // Tick advances every replica's replication core by one tick.
@@ -322,7 +322,7 @@ func (n *Node) writeMeta(ctx context.Context, rec metaRecord) (uint64, error) {
 	}
 	bld := batch.NewBuilder(len(value) + 256)
 	bld.Reset(batch.Options{AutoID: true, ProducerID: batch.NoProducer})
-	if err := bld.Add(batch.ID{}, n.cfg.Now().UnixMilli(), []byte(rec.Topic), value, nil); err != nil {
+	if err := bld.Add(batch.ID{}, n.cfg.Now().UnixMilli(), nil, value, nil); err != nil {
 		return 0, err
 	}
 	b, err := bld.Finish()
@@ -375,8 +375,8 @@ func readMeta(meta *partition.Partition, from, hw uint64) ([]metaRecord, uint64,
 	for it := res.Records(); it.Next(); {
 		r := it.Record()
 		var rec metaRecord
-		if err := json.Unmarshal(r.Value, &rec); err != nil || rec.Topic == "" {
-			return nil, from, fmt.Errorf("catalog record at %d is not a topic record: %v", r.Offset, err)
+		if err := json.Unmarshal(r.Value, &rec); err != nil || (rec.Topic == "") == (rec.Ops == nil) {
+			return nil, from, fmt.Errorf("catalog record at %d is neither a topic nor an operator record: %v", r.Offset, err)
 		}
 		out = append(out, rec)
 	}
@@ -412,8 +412,9 @@ func (n *Node) GuessLeader(t *Topic, id int32) (string, uint64, []string) {
 	}
 	view := n.cluster.view.Load()
 	n.cluster.leadersMu.Lock()
-	notice, ok := n.cluster.leaders[leaderKey(t.Settings.Name, id)]
+	a, ok := n.cluster.leaders[leaderKey(t.Settings.Name, id)]
 	n.cluster.leadersMu.Unlock()
+	notice := a.notice
 	if ok && view.isAlive(notice.Leader) {
 		return notice.Leader, notice.Epoch, slices.Clone(notice.Replicas)
 	}
@@ -428,22 +429,35 @@ func (n *Node) NoteLeaders(notices []protocol.LeaderNotice) {
 	if n.cluster == nil || len(notices) == 0 {
 		return
 	}
+	now := n.cfg.Now()
 	n.cluster.leadersMu.Lock()
 	defer n.cluster.leadersMu.Unlock()
 	for _, ln := range notices {
 		key := leaderKey(ln.Topic, ln.Partition)
-		if cur, ok := n.cluster.leaders[key]; !ok || ln.Epoch >= cur.Epoch {
-			n.cluster.leaders[key] = ln
+		if cur, ok := n.cluster.leaders[key]; !ok || ln.Epoch >= cur.notice.Epoch {
+			n.cluster.leaders[key] = announced{notice: ln, at: now}
 		}
 	}
 }
 
+// announced is a leadership notice and when it arrived; leaders repeat theirs every few ticks,
+// so an old one is a leadership that ended (its move counts no longer hold).
+type announced struct {
+	notice protocol.LeaderNotice
+	at     time.Time
+}
+
+// announcedFresh is how long a notice counts toward the moves under way.
+const announcedFresh = 2 * time.Second
+
 // Leaderships returns the partitions this node leads, as notices to announce.
 func (n *Node) Leaderships() []protocol.LeaderNotice {
 	var out []protocol.LeaderNotice
+	moving := *n.cluster.ops.moving.Load()
 	n.forEachReplica(func(p *partition.Partition, _ int) {
 		if l := p.Leadership(); l.IsLeader {
-			out = append(out, protocol.LeaderNotice{Topic: p.Topic(), Partition: p.ID(), Leader: l.Leader, Epoch: l.Epoch, Replicas: l.Replicas})
+			out = append(out, protocol.LeaderNotice{Topic: p.Topic(), Partition: p.ID(), Leader: l.Leader, Epoch: l.Epoch,
+				Replicas: l.Replicas, Move: moving[leaderKey(p.Topic(), p.ID())]})
 		}
 	})
 	return out

@@ -48,8 +48,10 @@ type supervisor struct {
 	// stop would send that child a Stop it can no longer receive.
 	shutdownReply chan<- error
 	shutdownErr   error
-	// metaApplied is the end of the __meta log applied to topics (cluster only).
+	// metaApplied is the end of the __meta log applied to topics (cluster only); ops the
+	// operator's decisions applied from it.
 	metaApplied uint64
+	ops         Operations
 }
 
 // Receive handles one message.
@@ -65,6 +67,8 @@ func (s *supervisor) Receive(ctx actor.Context) {
 		s.apply(ctx, msg)
 	case *hostMsg:
 		s.host(ctx, msg)
+	case *dropMsg:
+		s.drop(msg)
 	case *shutdownMsg:
 		s.shutdownErr, s.shutdownReply = s.shutdown(msg.ctx), msg.reply
 		s.answerShutdown(ctx)
@@ -107,6 +111,10 @@ func (s *supervisor) load(ctx actor.Context) error {
 	}
 	listed := contents.Topics
 	s.metaApplied = contents.MetaApplied
+	s.ops = Operations{Nodes: map[string]string{}}
+	if contents.Ops != nil {
+		s.ops = contents.Ops.clone()
+	}
 	if s.n.cluster != nil {
 		meta, err := partition.Start(ctx, s.n.metaPartitionConfig())
 		if err != nil {
@@ -114,6 +122,8 @@ func (s *supervisor) load(ctx actor.Context) error {
 		}
 		s.n.cluster.meta = meta
 		s.n.cluster.setApplied(s.metaApplied)
+		ops := s.ops.clone()
+		s.n.cluster.ops.ops.Store(&ops)
 	} else {
 		adopted, err := s.adoptOrphans(listed)
 		if err != nil {
@@ -121,7 +131,7 @@ func (s *supervisor) load(ctx actor.Context) error {
 		}
 		if len(adopted) > 0 {
 			listed = append(listed, adopted...)
-			if err := writeCatalog(cfg.FS, cfg.DataDir, listed, s.metaApplied); err != nil {
+			if err := writeCatalog(cfg.FS, cfg.DataDir, listed, s.metaApplied, s.ops); err != nil {
 				return err
 			}
 		}
@@ -257,6 +267,13 @@ func (s *supervisor) partitionConfig(settings TopicSettings, id int32) partition
 // written, and every replica hears the current view.
 func (s *supervisor) apply(ctx actor.Context, msg *applyMsg) {
 	for _, rec := range msg.records {
+		if rec.Ops != nil {
+			s.ops = s.ops.with(*rec.Ops)
+			ops := s.ops.clone()
+			s.n.cluster.ops.ops.Store(&ops)
+			s.n.cfg.Logger.Info("node: operator decision applied", "node", rec.Ops.Node, "state", rec.Ops.State, "paused", ops.Paused)
+			continue
+		}
 		if rec.Settings == nil {
 			if err := s.deleteLocal(context.Background(), rec.Topic); err != nil && protocol.CodeOf(err) != protocol.CodeUnknownTopic {
 				s.n.cfg.Logger.Error("node: applying a topic deletion from the catalog", "topic", rec.Topic, "err", err)
@@ -283,12 +300,41 @@ func (s *supervisor) apply(ctx actor.Context, msg *applyMsg) {
 		s.n.cluster.setApplied(msg.end)
 		return
 	}
-	if err := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied); err != nil {
+	if err := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied, s.ops); err != nil {
 		s.n.cfg.Logger.Error("node: writing the catalog cache", "err", err)
 	}
 	s.publish()
 	s.n.cluster.setApplied(msg.end)
 	s.n.SetView(*s.n.cluster.view.Load())
+}
+
+// dropMsg asks the supervisor to stop a replica that was removed from its replica set and
+// delete its data.
+type dropMsg struct {
+	topic string
+	id    int32
+	p     *partition.Partition
+}
+
+// drop stops a removed replica and deletes its data.
+func (s *supervisor) drop(msg *dropMsg) {
+	t, ok := s.topics[msg.topic]
+	if !ok || s.closing || int(msg.id) >= len(t.Partitions) || t.Partitions[msg.id] != msg.p {
+		return
+	}
+	parts := slices.Clone(t.Partitions)
+	parts[msg.id] = nil
+	s.topics[msg.topic] = &Topic{Settings: t.Settings, Partitions: parts}
+	s.publish()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := msg.p.Stop(ctx); err != nil {
+		s.n.cfg.Logger.Warn("node: stopping a removed replica", "topic", msg.topic, "partition", msg.id, "err", err)
+	}
+	if err := removeAll(s.n.cfg.FS, s.n.partitionDir(msg.topic, msg.id)); err != nil {
+		s.n.cfg.Logger.Warn("node: deleting a removed replica's data", "topic", msg.topic, "partition", msg.id, "err", err)
+	}
+	s.n.cfg.Logger.Info("node: replica removed from its replica set; dropped it and its data", "topic", msg.topic, "partition", msg.id)
 }
 
 // host starts a replica of a partition this node did not host (a leader is adding this node)
@@ -343,12 +389,12 @@ func (s *supervisor) create(ctx actor.Context, msg *createMsg) error {
 	if err := s.moveAway(name); err != nil {
 		return err
 	}
-	if err := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, append(s.settings(), settings), s.metaApplied); err != nil {
+	if err := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, append(s.settings(), settings), s.metaApplied, s.ops); err != nil {
 		return err
 	}
 	t, err := s.openTopic(ctx, settings)
 	if err != nil {
-		if werr := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied); werr != nil {
+		if werr := writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied, s.ops); werr != nil {
 			s.n.cfg.Logger.Error("node: could not take a topic that failed to open out of the catalog", "topic", name, "err", werr)
 		}
 		return err
@@ -402,7 +448,7 @@ func (s *supervisor) delete(msg *deleteMsg) error {
 	if err := s.deleteLocal(msg.ctx, msg.name); err != nil {
 		return err
 	}
-	return writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied)
+	return writeCatalog(s.n.cfg.FS, s.n.cfg.DataDir, s.settings(), s.metaApplied, s.ops)
 }
 
 // deleteLocal stops a topic's partitions and removes its data (not the catalog file).

@@ -47,6 +47,7 @@ type (
 		preference []replication.NodeID
 		rf         int
 		learners   bool
+		target     []replication.NodeID
 	}
 	statusMsg struct{ reply chan<- replication.Status }
 )
@@ -132,7 +133,10 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		a.r.SetDesired(msg.want)
 		a.processReady(ctx)
 	case *placementMsg:
-		if want, ok := desiredSet(a.r.Config(), msg.preference, msg.rf, msg.learners); ok {
+		if len(msg.target) > 0 {
+			a.r.SetDesired(replication.Config{Voters: msg.target})
+			a.processReady(ctx)
+		} else if want, ok := desiredSet(a.r.Config(), msg.preference, msg.rf, msg.learners); ok {
 			a.r.SetDesired(want)
 			a.processReady(ctx)
 		}

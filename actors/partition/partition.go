@@ -271,14 +271,16 @@ func (p *Partition) SetDesired(voters, learners []string) {
 	}
 }
 
-// SetPlacement gives the replica the ring's preference order of the eligible members (alive, or
-// dead for less than the grace period) for this partition and its replication factor. A leader
-// keeps its replica set while every member is eligible and it has rf voters; otherwise it wants
-// the eligible members it has plus the next in preference order, up to rf (RF restored without
-// moving data that need not move). Members past rf become learners only for __meta.
-func (p *Partition) SetPlacement(preference []string, rf int) {
+// SetPlacement gives the replica the ring's preference order of the members placement may use
+// for this partition, its replication factor, and a target replica set (nil: heal only). With a
+// target, a leader moves toward it (placement's balanced assignment: a join or a drain). Without
+// one, it keeps its replica set while every member is in the preference order and it has rf
+// voters, and otherwise wants the members it has plus the next in preference order, up to rf
+// (RF restored without moving data that need not move). __meta also takes every other member
+// as a learner.
+func (p *Partition) SetPlacement(preference []string, rf int, target []string) {
 	if p.unavailable() == nil {
-		p.send(&placementMsg{preference: nodeIDs(preference), rf: rf, learners: p.cfg.Topic == metaTopic})
+		p.send(&placementMsg{preference: nodeIDs(preference), rf: rf, learners: p.cfg.Topic == metaTopic, target: nodeIDs(target)})
 	}
 }
 

@@ -32,6 +32,9 @@ func (a *partitionActor) processReady(ctx actor.Context) {
 		}
 		if peers := a.p.cfg.Peers; peers != nil {
 			for _, m := range rd.Messages {
+				if m.Type != replication.MsgAppend && m.Type != replication.MsgAppendResp {
+					a.p.cfg.Logger.Debug("partition: election message", "partition", a.p.name, "msg", m.String())
+				}
 				peers.Send(string(m.To), toWire(a.p.cfg.Topic, a.p.cfg.Partition, m))
 			}
 		}
@@ -131,9 +134,9 @@ func (a *partitionActor) fs() vfs.FS {
 func (a *partitionActor) publishLeadership(wasLeader bool) {
 	isLeader := a.r.IsLeader()
 	cur := a.p.leadership.Load()
-	leader, epoch, voters := string(a.r.Leader()), uint64(a.r.Epoch()), a.r.Config().Voters
-	if cur.Leader != leader || cur.Epoch != epoch || cur.IsLeader != isLeader || !sameIDs(cur.Replicas, voters) {
-		a.p.leadership.Store(&Leadership{Leader: leader, Epoch: epoch, IsLeader: isLeader, Replicas: idStrings(voters)})
+	leader, epoch, voters, removed := string(a.r.Leader()), uint64(a.r.Epoch()), a.r.Config().Voters, a.r.Removed()
+	if cur.Leader != leader || cur.Epoch != epoch || cur.IsLeader != isLeader || !sameIDs(cur.Replicas, voters) || cur.Removed != removed {
+		a.p.leadership.Store(&Leadership{Leader: leader, Epoch: epoch, IsLeader: isLeader, Replicas: idStrings(voters), Removed: removed})
 		a.p.cfg.Logger.Debug("partition: leadership", "partition", a.p.name, "leader", leader, "epoch", epoch, "role", a.r.Role().String())
 	}
 	if wasLeader && !isLeader {

@@ -39,6 +39,9 @@ type Leadership struct {
 	IsLeader bool
 	// Replicas are the voters of the replica set in force on this replica, in ring order.
 	Replicas []string
+	// Removed: the replica set no longer names this replica and no leader has sent it anything
+	// for a long while: its node drops it.
+	Removed bool
 }
 
 // replicaOptions builds the core's options from the opened log and the files beside it.

@@ -24,6 +24,9 @@ type progress struct {
 	active, acked bool
 	// heardTick is the replica's tick count when the member last answered.
 	heardTick int
+	// removedAt: the member was removed by the config entry ending here; it is still sent the
+	// log until it holds that entry (0: a member).
+	removedAt Offset
 }
 
 // Appended tells the leader that the shell appended its own batches (client data, tombstones)
@@ -111,7 +114,7 @@ func (r *Replica) prevEpoch(index Offset) Epoch {
 }
 
 func (r *Replica) broadcastAppend() {
-	for _, id := range r.Config().Members() {
+	for _, id := range r.others() {
 		if pr := r.prs[id]; pr != nil {
 			r.sendAppend(id, pr)
 		}
@@ -142,11 +145,12 @@ func tickLeader(r *Replica) {
 	r.heartbeatElapsed++
 	if r.heartbeatElapsed >= r.opts.HeartbeatTicks {
 		r.heartbeatElapsed = 0
-		for _, id := range r.Config().Members() {
+		for _, id := range r.others() {
 			if pr := r.prs[id]; pr != nil {
 				r.heartbeat(id, pr)
 			}
 		}
+		r.syncProgress() // forget members told of their removal
 	}
 	r.quorumElapsed++
 	if r.quorumElapsed >= r.opts.ElectionTicks {
@@ -207,19 +211,43 @@ func (r *Replica) maybeCommit() {
 	}
 }
 
-// syncProgress keeps one progress per other member of the replica set.
+// syncProgress keeps one progress per other member of the replica set. A member the newest
+// config entry removed keeps its progress until it holds that entry (or, once the entry
+// committed, stops answering for an election timeout): a removed replica must learn that it
+// was removed, or it would keep campaigning in its old replica set.
 func (r *Replica) syncProgress() {
 	members := r.Config().Members()
 	for _, id := range members {
-		if id != r.id && r.prs[id] == nil {
+		if pr := r.prs[id]; id != r.id && (pr == nil || pr.removedAt != 0) {
 			r.prs[id] = &progress{next: r.epochStart, probing: true, active: true, acked: true, heardTick: r.ticks}
 		}
 	}
-	for id := range r.prs {
-		if !slices.Contains(members, id) {
+	for id, pr := range r.prs {
+		if slices.Contains(members, id) {
+			continue
+		}
+		if pr.removedAt == 0 {
+			pr.removedAt = r.log.end // the end of the config entry that removed it
+		}
+		gone := pr.removedAt <= r.commit && r.ticks-pr.heardTick >= r.opts.ElectionTicks
+		if pr.match >= pr.removedAt || gone {
 			delete(r.prs, id)
 		}
 	}
+}
+
+// others returns the members the leader replicates to: the replica set, then members being
+// told of their removal, in a fixed order.
+func (r *Replica) others() []NodeID {
+	ids := r.Config().Members()
+	var leaving []NodeID
+	for id := range r.prs {
+		if !slices.Contains(ids, id) {
+			leaving = append(leaving, id)
+		}
+	}
+	slices.Sort(leaving)
+	return append(ids, leaving...)
 }
 
 // SetDesired gives a leader the replica set placement wants: voters in ring order, and learners

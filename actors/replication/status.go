@@ -87,3 +87,16 @@ func (r *Replica) DurableOn(end Offset) []NodeID {
 	}
 	return out
 }
+
+// removedIdleElections: a replica whose replica set no longer names it, and that no leader has sent
+// anything for this many election timeouts, has been removed (a learner still catching up
+// replays old config entries without itself, but keeps receiving appends).
+const removedIdleElections = 10
+
+// Removed reports whether this replica was removed from its partition's replica set and has
+// heard nothing since: its node may drop it and its data.
+func (r *Replica) Removed() bool {
+	c := r.Config()
+	return len(c.Voters) > 0 && !c.Has(r.id) && r.role == RoleFollower &&
+		r.electionElapsed >= removedIdleElections*r.opts.ElectionTicks
+}

@@ -1,0 +1,267 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/shoalmq/shoal/actors/partition"
+	"github.com/shoalmq/shoal/cluster/placement"
+	"github.com/shoalmq/shoal/cluster/ring"
+	"github.com/shoalmq/shoal/protocol"
+)
+
+// Operator states of a node, kept in the catalog.
+const (
+	NodeDraining = "draining" // its replicas and leaderships move away; then it is safe to stop
+	NodeRemoved  = "removed"  // gone for good: what it held is re-replicated at once
+)
+
+// DefaultMaxMoves bounds the replica moves a node leads at once (a move streams a partition's log
+// to a new member), so rebalancing leaves room for client traffic; the rest are queued.
+const DefaultMaxMoves = 2
+
+// Operations are the operator's decisions, applied from the catalog on every node.
+type Operations struct {
+	Nodes  map[string]string `json:"nodes,omitempty"` // id → NodeDraining or NodeRemoved
+	Paused bool              `json:"rebalance_paused,omitempty"`
+}
+
+func (o Operations) state(id string) string { return o.Nodes[id] }
+
+func (o Operations) clone() Operations {
+	out := Operations{Paused: o.Paused, Nodes: map[string]string{}}
+	for id, st := range o.Nodes {
+		out.Nodes[id] = st
+	}
+	return out
+}
+
+// opsChange is one operator record: a node's new state ("" clears it), or pause/resume.
+type opsChange struct {
+	Node   string `json:"node,omitempty"`
+	State  string `json:"state,omitempty"`
+	Paused *bool  `json:"paused,omitempty"`
+}
+
+func (o Operations) with(c opsChange) Operations {
+	out := o.clone()
+	if c.Paused != nil {
+		out.Paused = *c.Paused
+	}
+	if c.Node != "" {
+		if c.State == "" {
+			delete(out.Nodes, c.Node)
+		} else {
+			out.Nodes[c.Node] = c.State
+		}
+	}
+	return out
+}
+
+// Moves counts the replica moves this node leads.
+type Moves struct {
+	InProgress, Queued int
+}
+
+// opsState is the published operator state and move counts.
+type opsState struct {
+	ops   atomic.Pointer[Operations]
+	moves atomic.Pointer[Moves]
+	// moving maps "topic/partition" of the partitions this node leads to "moving" or "queued".
+	moving atomic.Pointer[map[string]string]
+}
+
+// Operations returns the operator's decisions as this node applied them.
+func (n *Node) Operations() Operations {
+	if n.cluster == nil {
+		return Operations{}
+	}
+	return *n.cluster.ops.ops.Load()
+}
+
+// Moves returns the replica moves this node leads now, and those it has queued.
+func (n *Node) Moves() Moves {
+	if n.cluster == nil {
+		return Moves{}
+	}
+	return *n.cluster.ops.moves.Load()
+}
+
+// placementMembers are the members placement may put replicas on: eligible (alive, or dead for
+// less than the grace period), neither draining nor removed.
+func placementMembers(v *View, ops Operations) []string {
+	return slices.DeleteFunc(slices.Clone(v.Eligible), func(id string) bool { return ops.state(id) != "" })
+}
+
+// Rebalance compares every partition this node leads with placement over the members it may
+// use, and starts up to DefaultMaxMoves moves toward it; the other partitions only replace
+// members that are gone (dead past the grace period, or removed) and keep the rest. Followers
+// hear the same, so a new leader carries on. __meta keeps three voters, every other node a
+// learner. It is cheap enough to run on every view change and every second.
+func (n *Node) Rebalance() {
+	if n.cluster == nil {
+		return
+	}
+	v, ops := n.cluster.view.Load(), n.Operations()
+	members := placementMembers(v, ops)
+	r := ring.New(toRing(members))
+	// Healing replaces only members that are gone (dead past the grace period, or removed): a
+	// draining node keeps its replicas until a move takes them.
+	heal := ring.New(toRing(slices.DeleteFunc(slices.Clone(v.Eligible), func(id string) bool { return ops.state(id) == NodeRemoved })))
+	var topics []placement.Topic
+	for _, t := range n.Topics() {
+		topics = append(topics, placement.Topic{Name: t.Settings.Name, Partitions: int(t.Settings.Partitions), ReplicationFactor: int(t.Settings.Replication)})
+	}
+	assign := placement.Assign(r, topics)
+	moves := Moves{}
+	moving := map[string]string{}
+	n.forEachReplica(func(p *partition.Partition, rf int) {
+		key := ring.PartitionKey(p.Topic(), int(p.ID()))
+		if p.Topic() == MetaTopic {
+			prefs := fromRing(r.Preference(key, 0))
+			p.SetPlacement(prefs, min(metaMaxVoters, len(prefs)), nil)
+			return
+		}
+		prefs := fromRing(heal.Preference(key, 0))
+		target := fromRing(assign.Replicas(p.Topic(), int(p.ID())))
+		lead := p.Leadership()
+		if lead.Removed {
+			n.process.SendUserMessage(n.pid, &dropMsg{topic: p.Topic(), id: p.ID(), p: p})
+			return
+		}
+		wantsMove := lead.IsLeader && !sameMembers(lead.Replicas, target) && len(target) >= rf
+		switch {
+		case !wantsMove:
+			p.SetPlacement(prefs, rf, target)
+		case ops.Paused || moves.InProgress >= DefaultMaxMoves:
+			moves.Queued++
+			moving[leaderKey(p.Topic(), p.ID())] = "queued"
+			p.SetPlacement(prefs, rf, nil) // heal only
+		default:
+			moves.InProgress++
+			moving[leaderKey(p.Topic(), p.ID())] = "moving"
+			p.SetPlacement(prefs, rf, target)
+		}
+	})
+	n.cluster.ops.moves.Store(&moves)
+	n.cluster.ops.moving.Store(&moving)
+}
+
+// AnnouncedMoves counts the moves other live nodes announced they lead (moving, queued).
+func (n *Node) AnnouncedMoves() Moves {
+	var m Moves
+	if n.cluster == nil {
+		return m
+	}
+	v, now := n.cluster.view.Load(), n.cfg.Now()
+	n.cluster.leadersMu.Lock()
+	defer n.cluster.leadersMu.Unlock()
+	for _, a := range n.cluster.leaders {
+		ln := a.notice
+		if ln.Leader == n.cfg.Cluster.NodeID || !v.isAlive(ln.Leader) || now.Sub(a.at) > announcedFresh {
+			continue
+		}
+		switch ln.Move {
+		case "moving":
+			m.InProgress++
+		case "queued":
+			m.Queued++
+		}
+	}
+	return m
+}
+
+func sameMembers(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := slices.Clone(a), slices.Clone(b)
+	sort.Strings(x)
+	sort.Strings(y)
+	return slices.Equal(x, y)
+}
+
+// Admin applies an operator's decision through the catalog (on the __meta leader), after
+// checking it is safe: a drain or remove must leave enough nodes for every topic's replication
+// factor, a remove of a live node needs force, and one drain runs at a time.
+func (n *Node) Admin(ctx context.Context, req protocol.ClusterAdminRequest) error {
+	if n.cluster == nil {
+		return protocol.Errorf(protocol.ErrInvalidArgument, "this node is not a member of a cluster (start it with --gossip-addr)")
+	}
+	c := n.cluster
+	if lead := c.meta.Leadership(); !lead.IsLeader {
+		return &ErrNotMetaLeader{Leader: lead.Leader}
+	}
+	c.createMu.Lock()
+	defer c.createMu.Unlock()
+	if err := n.WaitCatalog(ctx); err != nil {
+		return err
+	}
+	change, err := n.checkAdmin(req)
+	if err != nil || change == nil {
+		return err
+	}
+	end, err := n.writeMeta(ctx, metaRecord{Ops: change})
+	if err != nil {
+		return err
+	}
+	return c.waitApplied(ctx, end)
+}
+
+// checkAdmin turns a request into a catalog change, or refuses it saying what to do instead; a
+// nil change means there is nothing to do.
+func (n *Node) checkAdmin(req protocol.ClusterAdminRequest) (*opsChange, error) {
+	ops, v := n.Operations(), n.cluster.view.Load()
+	known := slices.Contains(v.Eligible, req.Node) || ops.state(req.Node) != "" || slices.Contains(v.Alive, req.Node)
+	switch req.Op {
+	case protocol.AdminPause, protocol.AdminResume:
+		paused := req.Op == protocol.AdminPause
+		return &opsChange{Paused: &paused}, nil
+	case protocol.AdminUndrain:
+		if ops.state(req.Node) != NodeDraining {
+			return nil, protocol.Errorf(protocol.ErrInvalidArgument, "node %q is not draining", req.Node)
+		}
+		return &opsChange{Node: req.Node}, nil
+	case protocol.AdminDrain, protocol.AdminRemove:
+	default:
+		return nil, protocol.Errorf(protocol.ErrInvalidArgument, "unknown cluster operation %q: use drain, undrain, remove, pause or resume", req.Op)
+	}
+	if !known {
+		return nil, protocol.Errorf(protocol.ErrInvalidArgument, "node %q is not a member of this cluster: see shoal cluster status", req.Node)
+	}
+	state := NodeDraining
+	if req.Op == protocol.AdminRemove {
+		state = NodeRemoved
+	}
+	switch cur := ops.state(req.Node); {
+	case cur == state || cur == NodeRemoved:
+		return nil, nil
+	case state == NodeDraining:
+		for id, st := range ops.Nodes {
+			if st == NodeDraining && id != req.Node {
+				return nil, protocol.Errorf(protocol.ErrInvalidArgument,
+					"node %s is draining: wait for it (shoal cluster drain %s --wait), or cancel it (shoal cluster undrain %s), then drain %s", id, id, id, req.Node)
+			}
+		}
+	case state == NodeRemoved && slices.Contains(v.Alive, req.Node) && !req.Force:
+		return nil, protocol.Errorf(protocol.ErrInvalidArgument,
+			"node %s is alive: drain it and stop it first (shoal cluster drain %s --wait), or remove it anyway with --force", req.Node, req.Node)
+	}
+	after := placementMembers(v, ops.with(opsChange{Node: req.Node, State: state}))
+	var short []string
+	for _, t := range n.Topics() {
+		if int(t.Settings.Replication) > len(after) {
+			short = append(short, fmt.Sprintf("%s (replication %d)", t.Settings.Name, t.Settings.Replication))
+		}
+	}
+	if len(short) > 0 {
+		return nil, protocol.Errorf(protocol.ErrInvalidArgument,
+			"%s %s would leave %d nodes for %s: add a node first, or lower those topics' replication",
+			req.Op, req.Node, len(after), strings.Join(short, ", "))
+	}
+	return &opsChange{Node: req.Node, State: state}, nil
+}
