@@ -263,6 +263,9 @@ type LeaderNotice struct {
 	Leader    string   `msgpack:"leader"`
 	Epoch     uint64   `msgpack:"epoch"`
 	Replicas  []string `msgpack:"replicas"`
+	// Move is "moving" while the leader moves the partition's replicas toward placement,
+	// "queued" while that waits for other moves to finish, "" otherwise.
+	Move string `msgpack:"move,omitempty"`
 }
 
 // ReplicaMessage is one message of the replication protocol (actors/replication.Message) for
