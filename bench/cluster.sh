@@ -17,12 +17,15 @@
 #      the same bench settings: what the replication costs on this machine. SINGLE=0 skips it.
 #
 # Every figure is the median of REPEAT runs (each Shoal run writes a new topic). Ratios are
-# Shoal's cluster records/s over the other's. The nodes log at info level into the work dir; the
-# script counts leader changes (epochs) during Shoal's runs and gossip suspicions in the logs,
-# because on two cores a saturated node can be suspected by the others and lose its leaderships.
+# Shoal's cluster records/s over the other's. Beside the rates the script reports, per run, the
+# epoch changes of the topic's partitions (a promotion, and the hand-back to the preferred leader,
+# each add one: on two saturated cores a follower can miss its leader for an election timeout),
+# the gossip suspicions in the nodes' logs (info level, in the work dir), and the CPU seconds the
+# servers and the client spent per million records (from /proc and bash's time): with two cores
+# for everything, CPU per record bounds the rate.
 #
-# Usage: bench/cluster.sh                                (RECORDS=1000000 REPEAT=3; about 3 minutes)
-#        RECORDS=200000 REPEAT=1 bench/cluster.sh        (a quick look, about a minute)
+# Usage: bench/cluster.sh                                (RECORDS=1000000 REPEAT=3; about 2 minutes)
+#        RECORDS=200000 REPEAT=1 bench/cluster.sh        (a quick look, under a minute)
 # Knobs (environment): RECORDS (per Shoal run and per JetStream default run), NATS_ALWAYS_RECORDS
 # (JetStream R3 with sync_interval always: about 20-30 k msgs/s here, so it gets fewer), REPEAT,
 # PARTITIONS (6), NATS_CLIENTS (8), SHOAL_BENCH_ARGS (extra flags of `shoal bench produce`, e.g.
@@ -57,9 +60,9 @@ NODES=(n1 n2 n3)
 READY_TIMEOUT_S=30
 BIN=$PWD/bin
 
-# Addresses: node nK has broker 1747K-ish ports: n1 17470 (broker) 17471 (http) 17472 (gossip),
-# n2 17570.., n3 17670..; the standalone reference 17770/17771. NATS nK: 14K22 (clients),
-# 14K23 (routes), 14K24 (monitoring).
+# Addresses: Shoal n1 17470 (broker), 17471 (http), 17472 (gossip); n2 1757x; n3 1767x; the
+# standalone reference 17770/17771. NATS n1 14422 (clients), 14423 (routes), 14424 (monitoring);
+# n2 1452x; n3 1462x.
 node_num() { echo "${1#n}"; }
 broker_addr() { echo "127.0.0.1:17$(($(node_num "$1") + 3))70"; }
 http_addr() { echo "127.0.0.1:17$(($(node_num "$1") + 3))71"; }
@@ -496,7 +499,7 @@ main() {
 
 	local changes
 	changes=$(jq -n -r --argjson s "$s1" '$s.leader_changes_all | map(tostring) | join(" / ")')
-	row "shoal 3 nodes RF3 acks quorum, fsync always" "$s1" "" "leader changes during each run: $changes; $(cpu_note "$s1")"
+	row "shoal 3 nodes RF3 acks quorum, fsync always" "$s1" "" "epoch changes in each run: $changes; $(cpu_note "$s1")"
 	row "nats jetstream 3 servers R3, sync_interval always" "$n1" "$s1" "matched durability; $(cpu_note "$n1")"
 	row "nats jetstream 3 servers R3, default sync" "$n2" "$s1" "fsync every 2 min; $(cpu_note "$n2")"
 	row "disk: write+fdatasync 100 KiB, one writer" "$ceiling" "$s1" "before/after Shoal"
