@@ -84,6 +84,17 @@ func (b *Broker) Stop(ctx context.Context) error {
 	return b.stopErr
 }
 
+// HandOver transfers every leadership this node holds to other nodes and waits until none is
+// left or ctx ends (a cluster node about to stop: call it before closing the listener, the
+// new leaders need this node's answers). It returns the leaderships left; 0 standalone.
+func (b *Broker) HandOver(ctx context.Context) int {
+	left := b.node.HandOverLeaderships(ctx)
+	if left > 0 {
+		b.log.Warn("leaving with leaderships not handed over; those partitions fail over", "left", left)
+	}
+	return left
+}
+
 // Ready reports whether the catalog is loaded and the partitions are open (for /readyz).
 func (b *Broker) Ready() bool { return b.node.Ready() }
 

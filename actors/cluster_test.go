@@ -108,6 +108,11 @@ func (m *testMember) stop(crash bool) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if !crash {
+		handCtx, cancelHand := context.WithTimeout(ctx, 2*time.Second)
+		m.b.HandOver(handCtx)
+		cancelHand()
+	}
 	_ = m.srv.Shutdown(ctx)
 	_ = m.b.Stop(ctx)
 	if !crash {
@@ -476,5 +481,59 @@ func TestClusterJoinRebalancesAndDrainEmptiesANode(t *testing.T) {
 			_, err = produceOne(ctx, leader.addr, "e", part, "after")
 			return err
 		})
+	}
+}
+
+// TestClusterLeaveHandsOverLeaderships: a leader stopped gracefully (SIGTERM) hands its
+// leaderships over before it closes its listener, so a producer sees a short pause, not a
+// failover timeout. The longest gap between two acknowledged produces is logged and bounded.
+func TestClusterLeaveHandsOverLeaderships(t *testing.T) {
+	members := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := rpc(ctx, members[0].addr, protocol.TypeCreateTopic, &protocol.CreateTopicRequest{Name: "l",
+		Config: protocol.TopicConfig{Partitions: 1, Replication: 3}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var leader *testMember
+	waitFor(t, 10*time.Second, "a leader", func() error {
+		var err error
+		leader, _, err = leaderOf(ctx, members, "l", 0)
+		return err
+	})
+	done := make(chan struct{})
+	var maxGap atomic.Int64
+	var acked atomic.Int64
+	go func() {
+		defer close(done)
+		last := time.Now()
+		for i := 0; acked.Load() < 300; i++ {
+			l, _, err := leaderOf(ctx, members, "l", 0)
+			if err == nil {
+				_, err = produceOne(ctx, l.addr, "l", 0, fmt.Sprintf("v%d", i))
+			}
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				continue
+			}
+			if gap := time.Since(last); gap.Nanoseconds() > maxGap.Load() {
+				maxGap.Store(gap.Nanoseconds())
+			}
+			last = time.Now()
+			if acked.Add(1) == 100 {
+				leader.stop(false)
+			}
+		}
+	}()
+	<-done
+	if acked.Load() < 300 {
+		t.Fatalf("only %d produces acknowledged", acked.Load())
+	}
+	gap := time.Duration(maxGap.Load())
+	t.Logf("longest gap between acknowledged produces while %s left: %v", leader.id, gap)
+	if gap > time.Second {
+		t.Fatalf("a graceful leave paused produces for %v: the leadership was not handed over", gap)
 	}
 }

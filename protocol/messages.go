@@ -289,6 +289,7 @@ type ReplicaMessage struct {
 	History   []EpochStart `msgpack:"h,omitempty"`
 	Granted   bool         `msgpack:"g,omitempty"`
 	Learner   bool         `msgpack:"l,omitempty"`
+	Transfer  bool         `msgpack:"x,omitempty"`
 }
 
 // EpochStart is one entry of a log's epoch history.

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/shoalmq/shoal/actors/partition"
 	"github.com/shoalmq/shoal/cluster/placement"
@@ -265,3 +266,33 @@ func (n *Node) checkAdmin(req protocol.ClusterAdminRequest) (*opsChange, error) 
 	}
 	return &opsChange{Node: req.Node, State: state}, nil
 }
+
+// HandOverLeaderships transfers every leadership this node holds to an in-sync voter of the
+// same partition and waits until none is left or ctx ends: a node leaving (SIGTERM) does this
+// first, so producers see a handover rather than a failover timeout. It returns how many
+// leaderships are left.
+func (n *Node) HandOverLeaderships(ctx context.Context) int {
+	if n.cluster == nil {
+		return 0
+	}
+	for {
+		left := 0
+		n.forEachReplica(func(p *partition.Partition, _ int) {
+			if p.Leadership().IsLeader {
+				left++
+				p.HandOver()
+			}
+		})
+		if left == 0 {
+			return 0
+		}
+		select {
+		case <-ctx.Done():
+			return left
+		case <-time.After(handOverPoll):
+		}
+	}
+}
+
+// handOverPoll is how often a leaving node checks (and re-asks) its leaderships.
+const handOverPoll = 20 * time.Millisecond

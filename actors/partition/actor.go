@@ -49,7 +49,8 @@ type (
 		learners   bool
 		target     []replication.NodeID
 	}
-	statusMsg struct{ reply chan<- replication.Status }
+	statusMsg   struct{ reply chan<- replication.Status }
+	handOverMsg struct{}
 )
 
 // partitionActor is the state only the actor's goroutine touches.
@@ -140,6 +141,9 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 			a.r.SetDesired(want)
 			a.processReady(ctx)
 		}
+	case handOverMsg:
+		a.r.HandOver()
+		a.processReady(ctx)
 	case *statusMsg:
 		msg.reply <- a.r.Status()
 	case *actor.Started:

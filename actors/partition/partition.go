@@ -284,6 +284,14 @@ func (p *Partition) SetPlacement(preference []string, rf int, target []string) {
 	}
 }
 
+// HandOver asks a leader to transfer its leadership to an in-sync voter (its node is leaving).
+// It does not wait; Leadership tells when it is done.
+func (p *Partition) HandOver() {
+	if p.unavailable() == nil {
+		p.send(handOverMsg{})
+	}
+}
+
 // ReadCommitted reads committed batches from offset from on any replica (the node's own
 // catalog reader uses it on __meta); clients read through Read, from the leader.
 func (p *Partition) ReadCommitted(from uint64, maxBytes int) (storage.ReadResult, error) {

@@ -146,7 +146,7 @@ func toWire(topic string, partition int32, m replication.Message) protocol.Repli
 		Topic: topic, Partition: partition, Type: uint8(m.Type), From: string(m.From), To: string(m.To),
 		Epoch: uint64(m.Epoch), Index: uint64(m.Index), PrevEpoch: uint64(m.PrevEpoch), Data: m.Data,
 		Commit: uint64(m.Commit), Reject: m.Reject, Match: uint64(m.Match), Durable: uint64(m.Durable),
-		End: uint64(m.End), LastEpoch: uint64(m.LastEpoch), Granted: m.Granted, Learner: m.Learner,
+		End: uint64(m.End), LastEpoch: uint64(m.LastEpoch), Granted: m.Granted, Learner: m.Learner, Transfer: m.Transfer,
 	}
 	for _, e := range m.History {
 		w.History = append(w.History, protocol.EpochStart{Epoch: uint64(e.Epoch), Start: uint64(e.Start)})
@@ -160,7 +160,7 @@ func fromWire(w protocol.ReplicaMessage) replication.Message {
 		Epoch: replication.Epoch(w.Epoch), Index: replication.Offset(w.Index), PrevEpoch: replication.Epoch(w.PrevEpoch),
 		Data: w.Data, Commit: replication.Offset(w.Commit), Reject: w.Reject, Match: replication.Offset(w.Match),
 		Durable: replication.Offset(w.Durable), End: replication.Offset(w.End), LastEpoch: replication.Epoch(w.LastEpoch),
-		Granted: w.Granted, Learner: w.Learner,
+		Granted: w.Granted, Learner: w.Learner, Transfer: w.Transfer,
 	}
 	for _, e := range w.History {
 		m.History = append(m.History, replication.EpochStart{Epoch: replication.Epoch(e.Epoch), Start: replication.Offset(e.Start)})

@@ -44,17 +44,24 @@ func (c Canary) validate() error {
 
 // acceptStale is CanaryAcceptStaleEpoch's hook in receiveAppend: a follower handles an append
 // of a lower epoch as if it came from its leader, and answers in the sender's epoch (so the
-// stale leader counts it). It takes only appends that keep the core's own invariants (no batch
-// of an epoch below its last one, no truncation below its commit point), so it stays total.
+// stale leader counts it). It stays total: an append that matches at Index-1 and starts at or
+// above the commit point never truncates below it, and never appends a batch of an epoch below
+// the entry before it (the stale leader's log and this one agree up to there).
 func (r *Replica) acceptStale(m Message) bool {
-	if r.opts.Canary != CanaryAcceptStaleEpoch || r.role != RoleFollower ||
-		m.Epoch < r.log.hist.Last() || m.Index < r.commit {
+	if r.opts.Canary != CanaryAcceptStaleEpoch || r.role != RoleFollower || m.Index < r.commit {
 		return false
 	}
 	n := len(r.rd.Messages)
+	StaleAccepts++
+	w := len(r.rd.Writes)
 	r.handleAppend(m)
+	if len(r.rd.Writes) > w {
+		StaleWrites++
+	}
 	for i := n; i < len(r.rd.Messages); i++ {
 		r.rd.Messages[i].Epoch = m.Epoch
 	}
 	return true
 }
+
+var StaleAccepts, StaleWrites int

@@ -126,7 +126,7 @@ func (r *Replica) leaderFailed() bool {
 // first live voter (other than the failed leader) in config order at once, the next one after
 // one election timeout more, and so on.
 func (r *Replica) maybeCampaign() {
-	if !r.Config().IsVoter(r.id) || !r.leaderFailed() {
+	if r.leaving || !r.Config().IsVoter(r.id) || !r.leaderFailed() {
 		return
 	}
 	rank := 0

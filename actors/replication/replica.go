@@ -123,6 +123,7 @@ type Replica struct {
 	gated      bool                 // leader: it wrote an epoch-start entry at epochStart
 	desired    Config               // leader: the replica set placement wants
 	transfer   *transfer            // leader: a leadership handover under way
+	leaving    bool                 // its node is leaving: it no longer campaigns
 	cand       *candidacy
 
 	rd         Ready

@@ -59,7 +59,7 @@ func (r *Replica) tickTransfer() {
 
 // handleTransfer: the leader of this replica's epoch asks it to take over.
 func (r *Replica) handleTransfer(m Message) {
-	if r.role != RoleFollower || m.Epoch != r.epoch || m.From != r.leader || r.unclean || !r.Config().IsVoter(r.id) {
+	if r.leaving || r.role != RoleFollower || m.Epoch != r.epoch || m.From != r.leader || r.unclean || !r.Config().IsVoter(r.id) {
 		return
 	}
 	r.campaign(true)
@@ -88,4 +88,26 @@ func (r *Replica) maybeTransferToPreferred() {
 		return
 	}
 	r.TransferLeadership(want)
+}
+
+// HandOver marks the replica as leaving (it no longer campaigns or takes a leadership handed to
+// it) and transfers the leadership to the first voter, in config order, that answered within
+// an election timeout and holds the commit point (a node leaving). It reports false when this
+// replica does not lead or no voter qualifies.
+func (r *Replica) HandOver() bool {
+	r.leaving = true
+	if r.role != RoleLeader {
+		return false
+	}
+	if r.transfer != nil {
+		return true
+	}
+	for _, v := range r.Config().Voters {
+		pr := r.prs[v]
+		if v == r.id || pr == nil || pr.learner || pr.durable < r.commit || r.ticks-pr.heardTick >= r.opts.ElectionTicks {
+			continue
+		}
+		return r.TransferLeadership(v)
+	}
+	return false
 }

@@ -111,6 +111,14 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, start
 		started(node)
 	}
 	<-ctx.Done()
+	if cfg.Cluster != nil {
+		// Leaderships first, while peers can still reach this node: producers see a handover,
+		// not a failover.
+		handCtx, cancel := context.WithTimeout(context.Background(), leaveTimeout(cfg))
+		left := b.HandOver(handCtx)
+		cancel()
+		log.Info("leaderships handed over", "left", left)
+	}
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout)
 	shutdownServer(server, cfg.ShutdownTimeout, log)
 	err = stopBroker(b, cfg.ShutdownTimeout, log)
