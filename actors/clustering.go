@@ -388,12 +388,12 @@ func (b *Broker) clusterStatus(ctx context.Context, _ *protocol.Empty) (*protoco
 	}
 	if meta := b.node.Meta(); meta != nil {
 		lead := meta.Leadership()
-		check(node.MetaTopic+"/0", min(len(b.node.View().Alive), 3), lead.Replicas, lead.Leader, nil)
+		check(node.MetaTopic+"/0", min(b.node.PlacementMembers(), 3), lead.Replicas, lead.Leader, nil)
 	}
 	for _, t := range b.node.Topics() {
 		for id, p := range t.Partitions {
 			name := fmt.Sprintf("%s/%d", t.Settings.Name, id)
-			if p == nil {
+			if p == nil || p.Leadership().Stale {
 				leader, _, replicas := b.node.GuessLeader(t, int32(id))
 				check(name, int(t.Settings.Replication), replicas, leader, nil)
 				continue

@@ -46,7 +46,7 @@ func (b *Broker) topicMetadata(ctx context.Context, t *node.Topic) protocol.Topi
 		Partitions: make([]protocol.PartitionMetadata, 0, len(t.Partitions)),
 	}
 	for id, p := range t.Partitions {
-		if p == nil {
+		if p == nil || p.Leadership().Stale {
 			leader, epoch, replicas := b.node.GuessLeader(t, int32(id))
 			md.Partitions = append(md.Partitions, protocol.PartitionMetadata{Partition: int32(id), Leader: leader, Epoch: epoch, Replicas: replicas})
 			continue

@@ -98,6 +98,14 @@ func placementMembers(v *View, ops Operations) []string {
 	return slices.DeleteFunc(slices.Clone(v.Eligible), func(id string) bool { return ops.state(id) != "" })
 }
 
+// PlacementMembers returns how many members placement may use now.
+func (n *Node) PlacementMembers() int {
+	if n.cluster == nil {
+		return 1
+	}
+	return len(placementMembers(n.cluster.view.Load(), n.Operations()))
+}
+
 // Rebalance compares every partition this node leads with placement over the members it may
 // use, and starts up to DefaultMaxMoves moves toward it; the other partitions only replace
 // members that are gone (dead past the grace period, or removed) and keep the rest. Followers

@@ -135,8 +135,11 @@ func (a *partitionActor) publishLeadership(wasLeader bool) {
 	isLeader := a.r.IsLeader()
 	cur := a.p.leadership.Load()
 	leader, epoch, voters, removed := string(a.r.Leader()), uint64(a.r.Epoch()), a.r.Config().Voters, a.r.Removed()
-	if cur.Leader != leader || cur.Epoch != epoch || cur.IsLeader != isLeader || !sameIDs(cur.Replicas, voters) || cur.Removed != removed {
-		a.p.leadership.Store(&Leadership{Leader: leader, Epoch: epoch, IsLeader: isLeader, Replicas: idStrings(voters), Removed: removed})
+	stale := !a.r.Config().Has(a.r.ID())
+	if cur.Leader != leader || cur.Epoch != epoch || cur.IsLeader != isLeader || !sameIDs(cur.Replicas, voters) ||
+		cur.Removed != removed || cur.Stale != stale {
+		a.p.leadership.Store(&Leadership{Leader: leader, Epoch: epoch, IsLeader: isLeader, Replicas: idStrings(voters),
+			Removed: removed, Stale: stale})
 		a.p.cfg.Logger.Debug("partition: leadership", "partition", a.p.name, "leader", leader, "epoch", epoch, "role", a.r.Role().String())
 	}
 	if wasLeader && !isLeader {

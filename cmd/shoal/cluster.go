@@ -28,6 +28,10 @@ var clusterCommands = []struct {
 	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) int
 }{
 	{"status", "members, their replicas and leaders, and the partitions that need attention", clusterStatus},
+	{"drain", "move every replica and leadership off a node, then say it is safe to stop", clusterDrain},
+	{"undrain", "cancel a drain: the node takes replicas again", clusterUndrain},
+	{"remove", "forget a node that is gone for good and re-replicate what it held", clusterRemove},
+	{"rebalance", "pause, resume or watch the replica moves", clusterRebalance},
 }
 
 // runCluster is `shoal cluster`: it dispatches to its subcommands.

@@ -151,7 +151,11 @@ func TestClusterUsage(t *testing.T) {
 	}{
 		{"no subcommand", nil, exitUsage, "", "shoal cluster: missing subcommand"},
 		{"help", []string{"help"}, exitOK, "status", ""},
-		{"unknown subcommand", []string{"drain"}, exitUsage, "", `unknown subcommand "drain"`},
+		{"unknown subcommand", []string{"evict"}, exitUsage, "", `unknown subcommand "evict"`},
+		{"drain without a node", []string{"drain"}, exitUsage, "", "missing NODE"},
+		{"drain -h", []string{"drain", "-h"}, exitOK, "", "usage: shoal cluster drain NODE [--wait]"},
+		{"remove with a stray argument", []string{"remove", "n2", "n3"}, exitUsage, "", `unexpected argument "n3"`},
+		{"rebalance pause and resume", []string{"rebalance", "--pause", "--resume"}, exitUsage, "", "--pause and --resume together"},
 		{"status -h", []string{"status", "-h"}, exitOK, "", "usage: shoal cluster status [--brokers ADDR[,ADDR...]]"},
 		{"empty brokers", []string{"status", "--brokers", " , "}, exitUsage, "", "shoal cluster status: --brokers is empty"},
 		{"bad timeout", []string{"status", "--timeout", "0s"}, exitUsage, "", "--timeout 0s: must be positive"},

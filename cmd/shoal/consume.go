@@ -92,6 +92,10 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
+// consumeRetryFor is how long consume keeps polling through retriable errors (a leader moving)
+// before it gives up and reports the error.
+const consumeRetryFor = 30 * time.Second
+
 // consume polls and prints until ctx ends, count records are printed, or (exitAtEnd) every
 // partition is read to its end.
 func consume(ctx context.Context, c *client.Client, cfg client.ConsumerConfig, printer *recordPrinter, count int, exitAtEnd bool) error {
@@ -101,6 +105,7 @@ func consume(ctx context.Context, c *client.Client, cfg client.ConsumerConfig, p
 	}
 	defer cons.Close()
 	printed := 0
+	var retriableSince time.Time // the first of a run of retriable errors
 	for (count == 0 || printed < count) && !(exitAtEnd && cons.AtEnd()) {
 		msgs, err := cons.Poll(ctx)
 		if ctx.Err() != nil {
@@ -109,10 +114,19 @@ func consume(ctx context.Context, c *client.Client, cfg client.ConsumerConfig, p
 		if errors.Is(err, protocol.ErrUnknownTopic) {
 			return fmt.Errorf("topic %q does not exist: create it with `shoal topic create %s`, or produce to it", cfg.Topic, cfg.Topic)
 		}
+		if err != nil && protocol.CodeOf(err).Retriable() && retriableSince.IsZero() {
+			retriableSince = time.Now()
+		}
+		if err != nil && protocol.CodeOf(err).Retriable() && time.Since(retriableSince) < consumeRetryFor {
+			// A leader moved (a failover, a handover, a rebalance): Poll refreshes and tries
+			// again; keep going for a while before giving up.
+			continue
+		}
 		if err != nil {
 			printer.flush()
 			return err
 		}
+		retriableSince = time.Time{}
 		if count > 0 {
 			msgs = msgs[:min(len(msgs), count-printed)]
 		}
