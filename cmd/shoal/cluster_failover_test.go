@@ -177,6 +177,9 @@ type history struct {
 	// errs counts them by message, for the log.
 	failed int
 	errs   map[string]int
+	// maxGap is the longest time between two acknowledged produces; last the latest one.
+	maxGap time.Duration
+	last   time.Time
 }
 
 func (h *history) count() int {
@@ -218,6 +221,11 @@ func produceLoad(ctx context.Context, c *client.Client, topic string, workers in
 					}
 				} else {
 					h.acked[value] = [2]int64{int64(res.Partition), int64(res.Offset)}
+					now := time.Now()
+					if !h.last.IsZero() && now.Sub(h.last) > h.maxGap {
+						h.maxGap = now.Sub(h.last)
+					}
+					h.last = now
 				}
 				h.mu.Unlock()
 			}
