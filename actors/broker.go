@@ -95,6 +95,33 @@ func (b *Broker) HandOver(ctx context.Context) int {
 	return left
 }
 
+// ClusterMetrics are the cluster's health and move figures as this node sees them.
+type ClusterMetrics struct {
+	UnderReplicated, Leaderless                 int
+	MovesInProgress, MovesQueued                int
+	MovesStarted, MovesFinished, MovesCancelled uint64
+	// MovedBytes: log bytes this node's leaders sent to learners.
+	MovedBytes uint64
+}
+
+// ClusterMetrics returns the cluster's figures (zero standalone).
+func (b *Broker) ClusterMetrics(ctx context.Context) ClusterMetrics {
+	var m ClusterMetrics
+	c := b.node.MoveCounters()
+	if c == nil {
+		return m
+	}
+	if st, err := b.clusterStatus(ctx, &protocol.Empty{}); err == nil {
+		m.UnderReplicated, m.Leaderless = st.Partitions.UnderReplicated, st.Partitions.Leaderless
+		m.MovesInProgress, m.MovesQueued = st.Moves.InProgress, st.Moves.Queued
+	}
+	m.MovesStarted, m.MovesFinished, m.MovesCancelled = c.Started.Load(), c.Finished.Load(), c.Cancelled.Load()
+	for _, s := range b.node.Stats() {
+		m.MovedBytes += s.MovedBytes
+	}
+	return m
+}
+
 // Ready reports whether the catalog is loaded and the partitions are open (for /readyz).
 func (b *Broker) Ready() bool { return b.node.Ready() }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -68,12 +69,23 @@ type Moves struct {
 	InProgress, Queued int
 }
 
+// MoveCounters count moves since the node started: started (a partition this node leads began
+// moving toward placement), finished (its replica set reached the target) and cancelled (it
+// stopped moving short of it: the node came back, placement changed, leadership moved).
+type MoveCounters struct {
+	Started, Finished, Cancelled atomic.Uint64
+}
+
 // opsState is the published operator state and move counts.
 type opsState struct {
-	ops   atomic.Pointer[Operations]
-	moves atomic.Pointer[Moves]
-	// moving maps "topic/partition" of the partitions this node leads to "moving" or "queued".
-	moving atomic.Pointer[map[string]string]
+	counters MoveCounters
+	ops      atomic.Pointer[Operations]
+	moves    atomic.Pointer[Moves]
+	// moving maps "topic/partition" of the partitions this node leads to "moving" or "queued";
+	// targets the moving ones to the replica set they move to.
+	moving  atomic.Pointer[map[string]string]
+	targets map[string][]string // touched by Rebalance only, which runs on one goroutine at a time
+	mu      sync.Mutex
 }
 
 // Operations returns the operator's decisions as this node applied them.
@@ -128,6 +140,9 @@ func (n *Node) Rebalance() {
 	assign := placement.Assign(r, topics)
 	moves := Moves{}
 	moving := map[string]string{}
+	n.cluster.ops.mu.Lock() // SetView and the ticker both rebalance
+	defer n.cluster.ops.mu.Unlock()
+	targets := map[string][]string{}
 	n.forEachReplica(func(p *partition.Partition, rf int) {
 		key := ring.PartitionKey(p.Topic(), int(p.ID()))
 		if p.Topic() == MetaTopic {
@@ -153,11 +168,54 @@ func (n *Node) Rebalance() {
 		default:
 			moves.InProgress++
 			moving[leaderKey(p.Topic(), p.ID())] = "moving"
+			targets[leaderKey(p.Topic(), p.ID())] = target
 			p.SetPlacement(prefs, rf, target)
 		}
 	})
 	n.cluster.ops.moves.Store(&moves)
-	n.cluster.ops.moving.Store(&moving)
+	old := n.cluster.ops.moving.Swap(&moving)
+	n.countMoves(*old, moving, n.cluster.ops.targets)
+	n.cluster.ops.targets = targets
+}
+
+// countMoves updates the move counters from the moving partitions before and after a rebalance
+// (targets: where the ones moving before were going).
+func (n *Node) countMoves(before, after map[string]string, targets map[string][]string) {
+	c := &n.cluster.ops.counters
+	for key, state := range after {
+		if state == "moving" && before[key] != "moving" {
+			c.Started.Add(1)
+		}
+	}
+	for key, state := range before {
+		if state != "moving" || after[key] == "moving" {
+			continue
+		}
+		if n.hasReplicaSet(key, targets[key]) {
+			c.Finished.Add(1)
+		} else {
+			c.Cancelled.Add(1)
+		}
+	}
+}
+
+// hasReplicaSet reports whether this node's replica of a partition has the replica set want.
+func (n *Node) hasReplicaSet(key string, want []string) bool {
+	found := false
+	n.forEachReplica(func(p *partition.Partition, _ int) {
+		if leaderKey(p.Topic(), p.ID()) == key && sameMembers(p.Leadership().Replicas, want) {
+			found = true
+		}
+	})
+	return found
+}
+
+// MoveCounters returns the move counters (nil standalone).
+func (n *Node) MoveCounters() *MoveCounters {
+	if n.cluster == nil {
+		return nil
+	}
+	return &n.cluster.ops.counters
 }
 
 // AnnouncedMoves counts the moves other live nodes announced they lead (moving, queued).

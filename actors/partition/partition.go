@@ -69,6 +69,9 @@ type counters struct {
 	busyRejections   atomic.Uint64
 	refusedProduces  atomic.Uint64
 	retentionRemoved atomic.Uint64
+	// movedBytes counts the log bytes this replica, as leader, sent to learners (moves, and
+	// replicas replacing dead ones).
+	movedBytes atomic.Uint64
 }
 
 // Produced is where a produced batch landed.
@@ -603,8 +606,10 @@ type Stats struct {
 	FetchedRecords   uint64
 	BusyRejections   uint64
 	RetentionRemoved uint64
-	Failed           bool
-	Failure          string
+	// MovedBytes are the log bytes sent to learners (replica moves and RF restores).
+	MovedBytes uint64
+	Failed     bool
+	Failure    string
 }
 
 // Stats returns a snapshot of the partition. It lists the partition directory for the size.
@@ -629,6 +634,7 @@ func (p *Partition) Stats() Stats {
 		FetchedRecords:   p.counters.fetchedRecords.Load(),
 		BusyRejections:   p.counters.busyRejections.Load(),
 		RetentionRemoved: p.counters.retentionRemoved.Load(),
+		MovedBytes:       p.counters.movedBytes.Load(),
 	}
 	if err := p.Err(); err != nil {
 		s.Failed, s.Failure = true, err.Error()

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/shoalmq/shoal/actors/replication"
@@ -34,6 +35,8 @@ func (a *partitionActor) processReady(ctx actor.Context) {
 			for _, m := range rd.Messages {
 				if m.Type != replication.MsgAppend && m.Type != replication.MsgAppendResp {
 					a.p.cfg.Logger.Debug("partition: election message", "partition", a.p.name, "msg", m.String())
+				} else if len(m.Data) > 0 && slices.Contains(a.r.Config().Learners, m.To) {
+					a.p.counters.movedBytes.Add(uint64(len(m.Data)))
 				}
 				peers.Send(string(m.To), toWire(a.p.cfg.Topic, a.p.cfg.Partition, m))
 			}

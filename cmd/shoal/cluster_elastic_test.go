@@ -14,7 +14,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -83,6 +86,15 @@ func TestClusterProcessesJoinDrainLeave(t *testing.T) {
 		return nil
 	})
 	grow(300, "acks after the join")
+	finished, moved := 0.0, 0.0
+	for _, p := range procs {
+		finished += scrapeMetric(t, p.http, "shoal_cluster_moves_finished_total")
+		moved += scrapeMetric(t, p.http, "shoal_cluster_moved_bytes_total")
+	}
+	if finished < 1 || moved <= 0 {
+		t.Fatalf("after the join: %v moves finished, %v bytes moved in /metrics; want some of each", finished, moved)
+	}
+	t.Logf("join: %v moves finished, %v bytes moved", finished, moved)
 
 	drained := procs[1]
 	out, err := exec.CommandContext(ctx, procs[0].bin, "cluster", "drain", drained.id, "--wait", "--brokers", brokers).CombinedOutput()
@@ -123,4 +135,29 @@ func TestClusterProcessesJoinDrainLeave(t *testing.T) {
 		t.Errorf("%d produces failed: %v", h.failed, h.errs)
 	}
 	t.Logf("%d acknowledged, %d failed, %d read; longest produce gap %v", len(h.acked), h.failed, len(got), h.maxGap)
+}
+
+// scrapeMetric reads one unlabelled metric from a node's /metrics.
+func scrapeMetric(t *testing.T, httpAddr, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + httpAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("%s has no %s", httpAddr, name)
+	return 0
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/shoalmq/shoal/actors"
 	"html/template"
 	"log/slog"
 	"net"
@@ -36,6 +37,8 @@ type nodeView interface {
 	Partitions() []partitionStat
 	// Cluster is one line about the node's cluster for the status page ("" when standalone).
 	Cluster() string
+	// ClusterMetrics returns the cluster's figures, and false when the node is standalone.
+	ClusterMetrics() (actors.ClusterMetrics, bool)
 }
 
 // httpServer serves /healthz, /readyz, /metrics and the status page.
@@ -53,7 +56,7 @@ func startHTTP(addr, nodeID string, view nodeView, fsyncSeconds prometheus.Histo
 	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		&partitionCollector{view: view}, fsyncSeconds)
+		&partitionCollector{view: view}, &clusterCollector{view: view}, fsyncSeconds)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
@@ -129,6 +132,42 @@ func (c *partitionCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descBusy, prometheus.CounterValue, float64(p.BusyRejected), l...)
 		ch <- prometheus.MustNewConstMetric(descFailed, prometheus.GaugeValue, failed, l...)
 	}
+}
+
+// clusterCollector reports the cluster's health and replica moves as this node sees them.
+type clusterCollector struct{ view nodeView }
+
+var (
+	descUnderReplicated = prometheus.NewDesc("shoal_cluster_under_replicated_partitions", "Partitions with fewer in-sync replicas than their replication factor.", nil, nil)
+	descLeaderless      = prometheus.NewDesc("shoal_cluster_leaderless_partitions", "Partitions without a live leader.", nil, nil)
+	descMovesInProgress = prometheus.NewDesc("shoal_cluster_moves_in_progress", "Replica moves under way (rebalancing, drains).", nil, nil)
+	descMovesQueued     = prometheus.NewDesc("shoal_cluster_moves_queued", "Replica moves waiting for others to finish.", nil, nil)
+	descMovesStarted    = prometheus.NewDesc("shoal_cluster_moves_started_total", "Replica moves this node's leaders started.", nil, nil)
+	descMovesFinished   = prometheus.NewDesc("shoal_cluster_moves_finished_total", "Replica moves this node's leaders finished.", nil, nil)
+	descMovesCancelled  = prometheus.NewDesc("shoal_cluster_moves_cancelled_total", "Replica moves stopped short of their target (no longer wanted).", nil, nil)
+	descMovedBytes      = prometheus.NewDesc("shoal_cluster_moved_bytes_total", "Log bytes this node's leaders sent to new replicas.", nil, nil)
+)
+
+func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descUnderReplicated, descLeaderless, descMovesInProgress, descMovesQueued,
+		descMovesStarted, descMovesFinished, descMovesCancelled, descMovedBytes} {
+		ch <- d
+	}
+}
+
+func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
+	m, ok := c.view.ClusterMetrics()
+	if !ok {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(descUnderReplicated, prometheus.GaugeValue, float64(m.UnderReplicated))
+	ch <- prometheus.MustNewConstMetric(descLeaderless, prometheus.GaugeValue, float64(m.Leaderless))
+	ch <- prometheus.MustNewConstMetric(descMovesInProgress, prometheus.GaugeValue, float64(m.MovesInProgress))
+	ch <- prometheus.MustNewConstMetric(descMovesQueued, prometheus.GaugeValue, float64(m.MovesQueued))
+	ch <- prometheus.MustNewConstMetric(descMovesStarted, prometheus.CounterValue, float64(m.MovesStarted))
+	ch <- prometheus.MustNewConstMetric(descMovesFinished, prometheus.CounterValue, float64(m.MovesFinished))
+	ch <- prometheus.MustNewConstMetric(descMovesCancelled, prometheus.CounterValue, float64(m.MovesCancelled))
+	ch <- prometheus.MustNewConstMetric(descMovedBytes, prometheus.CounterValue, float64(m.MovedBytes))
 }
 
 // newFsyncHistogram is the fsync latency histogram that storage reports into.

@@ -326,6 +326,17 @@ func (s *nodeState) Partitions() []partitionStat {
 	return out
 }
 
+// ClusterMetrics returns the cluster's figures; false standalone or before the broker runs.
+func (s *nodeState) ClusterMetrics() (actors.ClusterMetrics, bool) {
+	b := s.broker.Load()
+	if b == nil || !s.clustered {
+		return actors.ClusterMetrics{}, false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return b.ClusterMetrics(ctx), true
+}
+
 // Cluster describes the node's cluster for the status page ("" for a standalone node).
 func (s *nodeState) Cluster() string {
 	m := s.membership.Load()
