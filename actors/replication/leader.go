@@ -60,7 +60,13 @@ func (r *Replica) handleAppendResp(m Message) {
 	case pr == nil || m.Epoch < r.epoch:
 		return
 	}
-	pr.active, pr.acked, pr.heardTick = true, true, r.ticks
+	pr.active, pr.heardTick = true, r.ticks
+	// acked: the member made progress since the last heartbeat. An answer to a heartbeat at
+	// the member's match is no progress: with appends in flight and none acknowledged for a
+	// whole heartbeat, they were lost, and the next heartbeat probes (found by the simulator).
+	if m.Reject || m.Match > pr.match {
+		pr.acked = true
+	}
 	if m.Reject {
 		if m.Index < pr.match {
 			return // a late answer to an append the member has since matched
