@@ -141,9 +141,18 @@ func (rt *clusterRuntime) watchMembership(n *node.Node) {
 		members[mem.ID] = mem
 	}
 	downSince := map[string]time.Time{}
+	flaps := map[string]*flapScore{}
 	last := ""
 	publish := func() {
 		view, sig := rt.view(members, downSince, time.Now())
+		now := time.Now()
+		for id, f := range flaps {
+			if f.update(now) {
+				view.Flapping = append(view.Flapping, id)
+			}
+		}
+		slices.Sort(view.Flapping)
+		sig += "|flapping:" + strings.Join(view.Flapping, ",")
 		copied := make(map[string]cluster.Member, len(members))
 		for id, mem := range members {
 			copied[id] = mem
@@ -165,6 +174,14 @@ func (rt *clusterRuntime) watchMembership(n *node.Node) {
 				for _, mem := range m.Members() {
 					members[mem.ID] = mem
 				}
+			}
+			if prev, ok := members[ev.Member.ID]; ok && prev.State.Gone() && !ev.Member.State.Gone() {
+				f := flaps[ev.Member.ID]
+				if f == nil {
+					f = &flapScore{}
+					flaps[ev.Member.ID] = f
+				}
+				f.cameBack(time.Now())
 			}
 			members[ev.Member.ID] = ev.Member
 			publish()

@@ -45,6 +45,9 @@ type View struct {
 	Alive, Eligible []string
 	// Brokers are the alive members' broker addresses (for metadata).
 	Brokers []protocol.Broker
+	// Flapping members came back from the dead too often lately: placement starts no move onto
+	// them and puts them last for leadership until they settle.
+	Flapping []string
 }
 
 func (v *View) isAlive(id string) bool { return v != nil && slices.Contains(v.Alive, id) }

@@ -150,14 +150,20 @@ func (n *Node) Rebalance() {
 			p.SetPlacement(prefs, min(metaMaxVoters, len(prefs)), nil)
 			return
 		}
-		prefs := fromRing(heal.Preference(key, 0))
-		target := fromRing(assign.Replicas(p.Topic(), int(p.ID())))
+		prefs := lastIf(fromRing(heal.Preference(key, 0)), v.Flapping)
+		target := lastIf(fromRing(assign.Replicas(p.Topic(), int(p.ID()))), v.Flapping)
 		lead := p.Leadership()
+		for _, id := range v.Flapping {
+			if slices.Contains(target, id) && !slices.Contains(lead.Replicas, id) {
+				target = nil // no move onto a flapping node: heal only, until it settles
+				break
+			}
+		}
 		if lead.Removed {
 			n.process.SendUserMessage(n.pid, &dropMsg{topic: p.Topic(), id: p.ID(), p: p})
 			return
 		}
-		wantsMove := lead.IsLeader && !sameMembers(lead.Replicas, target) && len(target) >= rf
+		wantsMove := lead.IsLeader && target != nil && !sameMembers(lead.Replicas, target) && len(target) >= rf
 		switch {
 		case !wantsMove:
 			p.SetPlacement(prefs, rf, target)
@@ -240,6 +246,25 @@ func (n *Node) AnnouncedMoves() Moves {
 		}
 	}
 	return m
+}
+
+// lastIf moves the ids in last to the end of ids, keeping the order otherwise.
+func lastIf(ids, last []string) []string {
+	if len(last) == 0 {
+		return ids
+	}
+	out := make([]string, 0, len(ids))
+	for _, id := range ids {
+		if !slices.Contains(last, id) {
+			out = append(out, id)
+		}
+	}
+	for _, id := range ids {
+		if slices.Contains(last, id) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func sameMembers(a, b []string) bool {
