@@ -17,7 +17,7 @@ const (
 	// are dropped (the protocol resends: heartbeats probe, leaders retransmit).
 	peerQueueMessages = 8192
 	// peerRequestBytes bounds the data of one replicate request.
-	peerRequestBytes = 8 << 20
+	peerRequestBytes = 2 << 20
 	peerCallTimeout  = 5 * time.Second
 	peerRetryBackoff = 200 * time.Millisecond
 )
@@ -42,7 +42,8 @@ type peers struct {
 }
 
 type peerLink struct {
-	id      string
+	id      string // the peer's node id
+	lane    string
 	queue   chan protocol.ReplicaMessage
 	notices chan protocol.LeaderNotice
 	stop    chan struct{}
@@ -65,7 +66,7 @@ func (p *peers) Announce(to string, n protocol.LeaderNotice) {
 	if to == p.self {
 		return
 	}
-	if link := p.link(to); link != nil {
+	if link := p.link(to, laneControl); link != nil {
 		select {
 		case link.notices <- n:
 		default:
@@ -78,7 +79,11 @@ func (p *peers) Send(to string, m protocol.ReplicaMessage) {
 	if to == p.self {
 		return
 	}
-	link := p.link(to)
+	lane := laneControl
+	if len(m.Data) > 0 {
+		lane = laneData
+	}
+	link := p.link(to, lane)
 	if link == nil {
 		return
 	}
@@ -91,18 +96,30 @@ func (p *peers) Send(to string, m protocol.ReplicaMessage) {
 	}
 }
 
-func (p *peers) link(id string) *peerLink {
+// Two lanes per peer, each its own connection and goroutine: log data (appends and fetch
+// answers carrying batches) on one, everything else (heartbeats, answers, promises, leadership
+// notices) on the other, so a heartbeat never waits behind megabytes of batches. A leader whose
+// heartbeats queued behind its appends looked dead to its followers under load, and they took
+// over: the cluster benchmark saw 8-10 leader changes per run without a failure. Order between
+// the lanes does not matter to the protocol (an early heartbeat is checked like any append).
+const (
+	laneData    = "data"
+	laneControl = "control"
+)
+
+func (p *peers) link(id, lane string) *peerLink {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
 		return nil
 	}
-	if l, ok := p.links[id]; ok {
+	key := id + "/" + lane
+	if l, ok := p.links[key]; ok {
 		return l
 	}
-	l := &peerLink{id: id, queue: make(chan protocol.ReplicaMessage, peerQueueMessages),
+	l := &peerLink{id: id, lane: lane, queue: make(chan protocol.ReplicaMessage, peerQueueMessages),
 		notices: make(chan protocol.LeaderNotice, peerQueueMessages), stop: make(chan struct{})}
-	p.links[id] = l
+	p.links[key] = l
 	p.wg.Add(1)
 	go p.run(l)
 	return l
