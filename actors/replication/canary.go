@@ -52,16 +52,9 @@ func (r *Replica) acceptStale(m Message) bool {
 		return false
 	}
 	n := len(r.rd.Messages)
-	StaleAccepts++
-	w := len(r.rd.Writes)
 	r.handleAppend(m)
-	if len(r.rd.Writes) > w {
-		StaleWrites++
-	}
 	for i := n; i < len(r.rd.Messages); i++ {
 		r.rd.Messages[i].Epoch = m.Epoch
 	}
 	return true
 }
-
-var StaleAccepts, StaleWrites int
