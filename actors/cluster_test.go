@@ -53,7 +53,7 @@ func (m *testMember) Admit(ctx context.Context, req transport.Request) func(cont
 	return b.Admit(ctx, req.Type, req.Body)
 }
 
-func clusterLogger(t *testing.T, id string) *slog.Logger {
+func clusterLogger(t testing.TB, id string) *slog.Logger {
 	if os.Getenv("SHOAL_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("node", id)
 	}
@@ -61,11 +61,11 @@ func clusterLogger(t *testing.T, id string) *slog.Logger {
 }
 
 // startMember starts one node: listener, membership, broker.
-func startMember(t *testing.T, id, dir string, seeds []string) *testMember {
+func startMember(t testing.TB, id, dir string, seeds []string) *testMember {
 	return startMemberGrace(t, id, dir, seeds, time.Minute)
 }
 
-func startMemberGrace(t *testing.T, id, dir string, seeds []string, grace time.Duration) *testMember {
+func startMemberGrace(t testing.TB, id, dir string, seeds []string, grace time.Duration) *testMember {
 	t.Helper()
 	m := &testMember{id: id}
 	logger := clusterLogger(t, id)
@@ -121,7 +121,7 @@ func (m *testMember) stop(crash bool) {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -145,7 +145,9 @@ func rpc(ctx context.Context, addr string, typ protocol.MessageType, req, resp a
 	return conn.Call(ctx, typ, req, resp)
 }
 
-func startCluster(t *testing.T) []*testMember {
+func startCluster(t *testing.T) []*testMember { return startClusterB(t) }
+
+func startClusterB(t testing.TB) []*testMember {
 	t.Helper()
 	n1 := startMember(t, "n1", t.TempDir(), nil)
 	seed := []string{n1.ms.GossipAddr()}
