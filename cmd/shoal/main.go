@@ -37,6 +37,7 @@ var commands = []command{
 	{name: "topic", summary: "create, list, describe or delete topics", run: runTopic},
 	{name: "cluster", summary: "show the cluster's members and the health of its partitions", run: runCluster},
 	{name: "bench", summary: "measure produce or consume throughput and latency against a node", run: runBench},
+	{name: "sim", summary: "run the seeded chaos simulator over the replication core (safety and liveness checks)", run: runSim},
 }
 
 func main() {

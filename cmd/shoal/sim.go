@@ -1,0 +1,347 @@
+package main
+
+// `shoal sim`: the seeded chaos simulator (simulation/). The protocol tier runs replicas of the
+// replication core (actors/replication) on a simulated network and disk, with a seeded fault
+// mix per seed, a safety phase with faults and a liveness phase with every fault healed, and
+// checks the history of produces and polls (docs/design.md, "Simulation as built").
+//
+// Exit codes: 0 every seed passed (or --list-canaries), 1 an I/O error (writing --html), 2 a
+// usage error (and --tier cluster, not implemented yet), 3 a safety violation, 4 a liveness
+// violation, 5 the simulator itself crashed. With several failing seeds the worst kind wins:
+// crash, then safety, then liveness.
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/shoalmq/shoal/simulation"
+	"github.com/shoalmq/shoal/simulation/check"
+)
+
+// Exit codes of `shoal sim` by failure kind.
+const (
+	exitSimSafety   = 3
+	exitSimLiveness = 4
+	exitSimCrash    = 5
+)
+
+const usageSim = "sim [--seed N|random] [--seeds K] [--tier protocol|cluster] [--nodes 3|5] [--partitions P] " +
+	"[--duration D] [--liveness D] [--faults LIST] [--canary NAME] [--list-canaries] [--no-probe] [--workers N] " +
+	"[--trace] [--json] [--html FILE]"
+
+// simFlags is a parsed `shoal sim` command line.
+type simFlags struct {
+	seed          uint64
+	seedGiven     bool
+	seeds         int
+	seedsGiven    bool
+	tier          string
+	cfg           simulation.Config
+	faults        string
+	listCanaries  bool
+	workers       int
+	trace, asJSON bool
+	htmlPath      string
+	// reproduce is the part of the command line that replays a seed (everything but the seeds).
+	reproduce string
+}
+
+// runSim is `shoal sim`.
+func runSim(args []string, stdout, stderr io.Writer) int {
+	f, code, ok := parseSimFlags(args, stderr)
+	if !ok {
+		return code
+	}
+	if f.listCanaries {
+		return listCanaries(stdout, f.asJSON)
+	}
+	seeds := make([]uint64, f.seeds)
+	for i := range seeds {
+		seeds[i] = f.seed + uint64(i)
+	}
+	if f.trace {
+		if f.seeds != 1 {
+			fmt.Fprintln(stderr, "shoal sim: --trace replays one seed: give --seed N without --seeds")
+			return exitUsage
+		}
+		cfg := f.cfg
+		cfg.Seed, cfg.Trace = f.seed, stdout
+		simulation.Run(cfg)
+	}
+	start := time.Now()
+	progress := newProgress(stderr, len(seeds), start)
+	sum := simulation.RunSeeds(f.cfg, seeds, f.workers, progress.update)
+	progress.finish()
+	elapsed := time.Since(start)
+	if f.htmlPath != "" {
+		if code := writeSimHTML(f, sum, seeds, stderr); code != exitOK {
+			return code
+		}
+	}
+	if f.asJSON {
+		out := struct {
+			Tier      string              `json:"tier"`
+			FirstSeed uint64              `json:"first_seed"`
+			Canary    simulation.Canary   `json:"canary,omitempty"`
+			Reproduce string              `json:"reproduce_flags"`
+			Seconds   float64             `json:"seconds"`
+			Result    string              `json:"result"`
+			Summary   *simulation.Summary `json:"summary"`
+		}{f.tier, f.seed, f.cfg.Canary, strings.TrimSpace(f.reproduce), elapsed.Seconds(), resultWord(sum.Kind()), sum}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			fmt.Fprintf(stderr, "shoal sim: %v\n", err)
+			return exitFail
+		}
+	} else {
+		fmt.Fprintf(stdout, "shoal sim: tier protocol, seeds %d..%d, %.1fs (%.0f seeds/min)\n", f.seed, f.seed+uint64(f.seeds)-1,
+			elapsed.Seconds(), float64(f.seeds)/elapsed.Minutes())
+		if f.cfg.Canary != "" {
+			writeCanaryVerdict(stdout, f.cfg.Canary, sum)
+		}
+		sum.WriteText(stdout)
+		for _, r := range sum.Failures {
+			r.WriteFailure(stdout, f.reproduce)
+		}
+	}
+	return simExitCode(sum.Kind())
+}
+
+func resultWord(k check.Kind) string {
+	if k == check.KindNone {
+		return "pass"
+	}
+	return string(k)
+}
+
+func simExitCode(k check.Kind) int {
+	switch k {
+	case check.KindSafety:
+		return exitSimSafety
+	case check.KindLiveness:
+		return exitSimLiveness
+	case check.KindCrash:
+		return exitSimCrash
+	}
+	return exitOK
+}
+
+// parseSimFlags parses and validates the command line; ok false means return code.
+func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
+	fs := newFlagSet("sim", usageSim, stderr)
+	seed := fs.String("seed", "0", "first seed, or random (the seed chosen is printed)")
+	seeds := fs.Int("seeds", 1, "number of seeds, from --seed up (with --canary: that canary's stated seeds)")
+	tier := fs.String("tier", "protocol", "protocol (replicas of the replication core) or cluster (not implemented yet)")
+	nodes := fs.Int("nodes", 0, "replicas per partition: 3 or 5 (0: drawn from each seed)")
+	partitions := fs.Int("partitions", 0, fmt.Sprintf("partitions: 1..%d (0: drawn from each seed, 1..3)", simulation.MaxPartitions))
+	duration := fs.String("duration", strconv.Itoa(simulation.DefaultSafetyTicks),
+		fmt.Sprintf("length of the safety phase (with faults): ticks, or a duration such as 30s (a tick is %d ms)", simulation.TickMillis))
+	liveness := fs.String("liveness", strconv.Itoa(simulation.DefaultLivenessTicks), "bound of the liveness phase (after healing), ticks or a duration")
+	faults := fs.String("faults", "all", "fault classes a seed may draw from, comma-separated, or all, none: "+joinSimClasses())
+	canary := fs.String("canary", "", "plant a known bug (see --list-canaries); the run must fail")
+	list := fs.Bool("list-canaries", false, "list the canaries with the seeds each needs, and exit")
+	noProbe := fs.Bool("no-probe", false, "liveness phase without its probe write: an idle healed cluster must converge on its own")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "seeds run in parallel")
+	trace := fs.Bool("trace", false, "print every delivered message and event of one seed to stdout, then the summary")
+	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
+	htmlPath := fs.String("html", "", "write a timeline page of the seed (of the first failing seed, with several) to FILE")
+	if code, ok := parseFlags(fs, args); !ok {
+		return simFlags{}, code, false
+	}
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	f := simFlags{seeds: *seeds, seedsGiven: given["seeds"], seedGiven: given["seed"], tier: *tier, faults: *faults,
+		listCanaries: *list, workers: *workers, trace: *trace, asJSON: *asJSON, htmlPath: *htmlPath}
+	var errs []error
+	switch *tier {
+	case "protocol":
+	case "cluster":
+		fmt.Fprintln(stderr, "shoal sim: --tier cluster: not implemented yet: use --tier protocol")
+		return simFlags{}, exitUsage, false
+	default:
+		errs = append(errs, fmt.Errorf("--tier %q: want protocol or cluster", *tier))
+	}
+	if *seed == "random" {
+		f.seed = rand.Uint64() >> 1
+		fmt.Fprintf(stderr, "shoal sim: --seed random chose %d\n", f.seed)
+	} else if v, err := strconv.ParseUint(*seed, 10, 64); err != nil {
+		errs = append(errs, fmt.Errorf("--seed %q: want a number or random", *seed))
+	} else {
+		f.seed = v
+	}
+	classes, err := simulation.ParseClasses(*faults)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--faults: %w", err))
+	}
+	safety, err := parseTicks(*duration)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--duration: %w", err))
+	}
+	live, err := parseTicks(*liveness)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--liveness: %w", err))
+	}
+	f.cfg = simulation.Config{Nodes: *nodes, Partitions: *partitions, SafetyTicks: safety, LivenessTicks: live,
+		Classes: classes, Canary: simulation.Canary(*canary), NoProbe: *noProbe}
+	if info, ok := simulation.LookupCanary(*canary); ok && !f.seedsGiven {
+		f.seeds = info.Seeds
+	}
+	if err := f.cfg.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if f.seeds < 1 {
+		errs = append(errs, fmt.Errorf("--seeds %d: want at least 1", f.seeds))
+	}
+	if f.workers < 1 {
+		errs = append(errs, fmt.Errorf("--workers %d: want at least 1", f.workers))
+	}
+	if err := errors.Join(errs...); err != nil {
+		fmt.Fprintf(stderr, "shoal sim: %v\n", err)
+		fs.Usage()
+		return simFlags{}, exitUsage, false
+	}
+	for _, name := range []string{"nodes", "partitions", "duration", "liveness", "faults", "canary", "no-probe"} {
+		if given[name] {
+			f.reproduce += fmt.Sprintf(" --%s %s", name, fs.Lookup(name).Value.String())
+		}
+	}
+	f.reproduce = strings.Replace(f.reproduce, " --no-probe true", " --no-probe", 1)
+	return f, exitOK, true
+}
+
+// parseTicks reads a number of ticks, or a duration converted at the tick length.
+func parseTicks(s string) (int, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 0 {
+			return 0, fmt.Errorf("%d ticks: want >= 0", n)
+		}
+		return n, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%q: want ticks (an integer) or a duration such as 30s", s)
+	}
+	return int(d / (simulation.TickMillis * time.Millisecond)), nil
+}
+
+func joinSimClasses() string {
+	var s []string
+	for _, c := range simulation.Classes() {
+		s = append(s, string(c))
+	}
+	return strings.Join(s, ",")
+}
+
+func listCanaries(w io.Writer, asJSON bool) int {
+	list := simulation.Canaries()
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(list); err != nil {
+			return exitFail
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CANARY\tSEEDS\tWHERE\tBUG")
+	for _, c := range list {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", c.Name, c.Seeds, c.Where, c.Bug)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "SEEDS: seeds 0..SEEDS-1 of `shoal sim --canary NAME` catch it (at least one fails with a safety invariant);")
+	fmt.Fprintln(w, "`go test ./simulation -run TestSimCanaries` checks every one.")
+	return exitOK
+}
+
+// writeCanaryVerdict says whether the planted bug was caught.
+func writeCanaryVerdict(w io.Writer, c simulation.Canary, sum *simulation.Summary) {
+	info, _ := simulation.LookupCanary(string(c))
+	caught := 0
+	for _, r := range sum.Failures {
+		if simulation.Caught(info, r) {
+			caught++
+		}
+	}
+	if caught == 0 {
+		fmt.Fprintf(w, "canary %s: NOT caught in %d seeds (the checker missed a planted bug)\n", c, sum.Seeds)
+		return
+	}
+	r := sum.Failures[0]
+	fmt.Fprintf(w, "canary %s: caught (first at seed %d: %s)\n", c, r.Seed, firstInvariant(r))
+}
+
+func firstInvariant(r simulation.Result) string {
+	if len(r.Violations) > 0 {
+		return string(r.Violations[0].Invariant)
+	}
+	return string(r.Kind)
+}
+
+// writeSimHTML reruns the seed to draw (the only one, or the first failing one) with its
+// timeline, and writes the page.
+func writeSimHTML(f simFlags, sum *simulation.Summary, seeds []uint64, stderr io.Writer) int {
+	cfg := f.cfg
+	cfg.Seed, cfg.Timeline = seeds[0], true
+	if len(sum.Failures) > 0 {
+		cfg.Seed = sum.Failures[0].Seed
+	}
+	r := simulation.Run(cfg)
+	file, err := os.Create(f.htmlPath)
+	if err == nil {
+		err = simulation.WriteHTML(file, r)
+		if cerr := file.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "shoal sim: --html: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprintf(stderr, "shoal sim: timeline of seed %d in %s\n", cfg.Seed, f.htmlPath)
+	return exitOK
+}
+
+// progress draws a bar over the seeds on stderr (several seeds only), redrawn at most once per
+// percent.
+type progress struct {
+	w            io.Writer
+	total, step  int
+	failed       int
+	start        time.Time
+	drawn, ended bool
+}
+
+func newProgress(w io.Writer, total int, start time.Time) *progress {
+	return &progress{w: w, total: total, step: max(1, total/100), start: start}
+}
+
+func (p *progress) update(done int, r simulation.Result) {
+	if r.Kind != check.KindNone {
+		p.failed++
+	}
+	if p.total < 2 || done%p.step != 0 && done != p.total {
+		return
+	}
+	const width = 40
+	n := done * width / p.total
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d seeds, %d failed, %.1fs", strings.Repeat("#", n), strings.Repeat(".", width-n),
+		done, p.total, p.failed, time.Since(p.start).Seconds())
+	p.drawn = true
+}
+
+func (p *progress) finish() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}
