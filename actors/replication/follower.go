@@ -115,11 +115,19 @@ func (r *Replica) leaderFailed() bool {
 		return true // the only voter: nobody else can lead
 	case r.leader == "" && r.promisedTo != "" && r.promisedTo != r.id:
 		// Promised to a candidate not heard from since: it failed if it is dead or silent.
-		return !r.isAlive(r.promisedTo) || r.electionElapsed >= r.opts.ElectionTicks
+		return r.deadOrSilent(r.promisedTo)
 	case r.leader == "":
 		return r.electionElapsed >= r.opts.ElectionTicks
 	}
-	return !r.isAlive(r.leader) || r.electionElapsed >= r.opts.ElectionTicks
+	return r.deadOrSilent(r.leader)
+}
+
+// deadOrSilent: a leader (or candidate) failed when nothing came from it for an election
+// timeout, or gossip says it is dead and nothing came for two heartbeats. Gossip alone is not
+// enough: under full CPU load memberlist declares live nodes dead now and then, and a leader
+// whose heartbeats still arrive must not be deposed for it (that was leader churn under load).
+func (r *Replica) deadOrSilent(id NodeID) bool {
+	return r.electionElapsed >= r.opts.ElectionTicks || (!r.isAlive(id) && r.electionElapsed >= 2*r.opts.HeartbeatTicks)
 }
 
 // maybeCampaign starts a candidacy when the leader failed and this replica's turn came: the
