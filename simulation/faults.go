@@ -106,6 +106,10 @@ type Faults struct {
 	Net simnet.Knobs
 	// Link faults.
 	Slow, Isolate, Split, OneWay, Bridge Rate
+	// LeaderIsolatePercent of new leaders are isolated (class isolate) a few ticks after they
+	// take office, for Isolate's drawn ticks: clients still reach them, so they append records
+	// no other replica gets.
+	LeaderIsolatePercent int
 	// SlowTicks: the extra delay of a slow link.
 	SlowTicks int
 	// Process faults. A crash (and every node of a power loss) is down for the drawn ticks and
@@ -116,9 +120,10 @@ type Faults struct {
 	// leaders, coming back later with a newer last epoch than the others, make the
 	// interleavings of Raft's figure 8.
 	LeaderCrashPercent int
-	// CommitCrashPercent of a leader's commit advances crash it (class crash) right after it
-	// answered the producers the new commit point covers, before its messages of that moment
-	// leave: the followers learn neither the commit point nor what the leader sent next.
+	// CommitCrashPercent of leaders crash (class crash) at the first advance of their commit
+	// point, right after answering the producers it covers and before their messages of that
+	// moment leave: the followers learn neither the commit point nor what the leader sent next
+	// (for a new leader: often its epoch-start entry).
 	CommitCrashPercent int
 	// Disk faults. FsyncError: a failed fsync stops the replica (its unsynced tail is lost)
 	// until it restarts after the drawn ticks. TornTailPercent of crashes tear the last
@@ -167,6 +172,9 @@ func Draw(rng *rand.Rand, enabled []Class) Faults {
 	}
 	if on(ClassIsolate) {
 		f.Isolate = Rate{between(2, 10), 5, 60}
+		if rng.IntN(2) == 0 {
+			f.LeaderIsolatePercent = between(5, 30)
+		}
 	}
 	if on(ClassSplit) {
 		f.Split = Rate{between(2, 8), 5, 60}
@@ -239,6 +247,9 @@ func (f Faults) String() string {
 		if r.r.On() {
 			add("%s=%d‰", r.c, r.r.PerMille)
 		}
+	}
+	if f.LeaderIsolatePercent > 0 {
+		add("leader-isolate=%d%%", f.LeaderIsolatePercent)
 	}
 	if f.LeaderCrashPercent > 0 {
 		add("leader-crash=%d%%", f.LeaderCrashPercent)

@@ -38,6 +38,7 @@ func (s *sim) chance(r Rate) bool { return r.On() && s.rng.IntN(1000) < r.PerMil
 // injectFaults starts the faults whose coin came up this tick.
 func (s *sim) injectFaults() {
 	f := s.faults
+	s.isolateLeaders()
 	if s.chance(f.Isolate) {
 		nd := s.nodes[s.rng.IntN(len(s.nodes))]
 		s.linkFault(ClassIsolate, f.Isolate, simnet.Isolate(nd.id, s.ids), 0, fmt.Sprintf("isolate %s", nd.id))
@@ -159,10 +160,41 @@ func (s *sim) crashNow(rp *replica, rd replication.Ready) string {
 	switch {
 	case !rp.leading && f.LeaderCrashPercent > 0 && s.rng.IntN(100) < f.LeaderCrashPercent:
 		return "leader"
-	case rd.Commit > rp.commit && f.CommitCrashPercent > 0 && s.rng.IntN(100) < f.CommitCrashPercent:
-		return "commit"
+	case rd.Commit > rp.commit && f.CommitCrashPercent > 0 && rp.crashDrawnEpoch != rp.r.Epoch():
+		rp.crashDrawnEpoch = rp.r.Epoch() // one draw per leadership, at its first advance
+		if s.rng.IntN(100) < f.CommitCrashPercent {
+			return "commit"
+		}
 	}
 	return ""
+}
+
+// maybeIsolateLeader schedules the isolation of a node that just took office
+// (LeaderIsolatePercent), a few ticks from now.
+func (s *sim) maybeIsolateLeader(nd *node) {
+	f := s.faults
+	if s.phase != "safety" || f.LeaderIsolatePercent == 0 || s.rng.IntN(100) >= f.LeaderIsolatePercent {
+		return
+	}
+	s.isolations = append(s.isolations, scheduledIsolation{node: nd, at: s.now + int64(s.between(2, 10))})
+}
+
+type scheduledIsolation struct {
+	node *node
+	at   int64
+}
+
+// isolateLeaders starts the scheduled isolations that are due.
+func (s *sim) isolateLeaders() {
+	kept := s.isolations[:0]
+	for _, i := range s.isolations {
+		if i.at > s.now {
+			kept = append(kept, i)
+			continue
+		}
+		s.linkFault(ClassIsolate, s.faults.Isolate, simnet.Isolate(i.node.id, s.ids), 0, fmt.Sprintf("isolate %s (a new leader)", i.node.id))
+	}
+	s.isolations = kept
 }
 
 func (s *sim) crash(nd *node, cause Class, downTicks int) {

@@ -32,6 +32,8 @@ type replica struct {
 	checkedIdx int
 	leading    bool
 	epoch      replication.Epoch
+	// crashDrawnEpoch: the leadership whose commit-crash coin was drawn (one per leadership).
+	crashDrawnEpoch replication.Epoch
 }
 
 type pendingAck struct {
@@ -305,6 +307,7 @@ func (rp *replica) afterReady() {
 		}
 		if isLeader {
 			s.event(Event{Kind: EventLeader, Partition: rp.part, Node: rp.node.id, Epoch: e, Detail: "leads"})
+			s.maybeIsolateLeader(rp.node)
 		}
 		rp.leading, rp.epoch = isLeader, e
 	}

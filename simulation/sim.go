@@ -54,9 +54,6 @@ type Config struct {
 	Canary Canary
 	// Timeline keeps the events of the run for the HTML page.
 	Timeline bool
-	// NoProbe runs the liveness phase without its probe write: a healed, idle cluster must
-	// converge on its own (see probe).
-	NoProbe bool
 	// Trace, if not nil, gets one line per delivered message and per event, in order.
 	Trace io.Writer
 }
@@ -126,16 +123,19 @@ type sim struct {
 	hist   check.History
 	trace  traceHash
 
-	active    []activeFault
-	consumers []*consumer
-	probes    []int // liveness phase: the probe write of each partition (-1: none yet)
-	failovers []*Failover
-	timeline  []Event
-	counts    map[Class]int
-	steps     int
-	storms    int   // ticks that hit maxDeliveriesPerTick
-	stormRun  int   // consecutive ones
-	converged int64 // tick the liveness phase converged at, -1 if it did not
+	active []activeFault
+	// isolations: isolations of new leaders scheduled by LeaderIsolatePercent.
+	isolations []scheduledIsolation
+	consumers  []*consumer
+	probes     []int // liveness phase: the probe write of each partition (-1: none yet)
+	probing    bool  // liveness phase: converged idle, now writing the probes
+	failovers  []*Failover
+	timeline   []Event
+	counts     map[Class]int
+	steps      int
+	storms     int   // ticks that hit maxDeliveriesPerTick
+	stormRun   int   // consecutive ones
+	converged  int64 // tick the liveness phase converged at, -1 if it did not
 
 	// inCore is set while the core under test runs (a panic then is the core's own
 	// assertion); corePart and coreNode say which replica.
@@ -215,20 +215,33 @@ func (s *sim) run() {
 		}
 	}
 	s.heal()
+	// The liveness phase: first the healed cluster, idle, must converge on its own; then it
+	// must take a probe write per partition and converge again.
 	end := s.now + int64(s.cfg.LivenessTicks)
 	for ; s.now < end; s.now++ {
 		s.tick(false)
 		if s.stopped() {
 			return
 		}
-		if s.convergedAll() {
-			s.converged = s.now
+		if !s.convergedAll(s.probing) {
+			continue
+		}
+		if !s.probing {
+			s.probing, s.converged = true, s.now
+			continue
+		}
+		if s.probedAll() {
 			break
 		}
 	}
-	if s.converged < 0 {
+	if s.now >= end {
+		what := "not converged"
+		if s.probing {
+			what = "converged idle, but the probe writes were not all acknowledged and converged"
+		}
+		s.converged = -1
 		s.chk.Violate(check.Violation{Invariant: check.Liveness, Tick: s.now, Partition: -1,
-			Detail: fmt.Sprintf("not converged %d ticks after healing: %s", s.cfg.LivenessTicks, s.describeState())})
+			Detail: fmt.Sprintf("%s %d ticks after healing: %s", what, s.cfg.LivenessTicks, s.describeState())})
 		return
 	}
 	s.finalChecks()
@@ -276,7 +289,7 @@ func (s *sim) tick(faulty bool) {
 	s.deliver()
 	if faulty {
 		s.workload()
-	} else {
+	} else if s.probing {
 		s.probe()
 	}
 	s.measureFailovers()

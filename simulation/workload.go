@@ -70,14 +70,11 @@ func (s *sim) produceAcks(p int, acks check.Acks) int {
 	return id
 }
 
-// probe is the liveness phase's workload: one acks=quorum write per partition, repeated until
-// one is acknowledged. A healed cluster must take it (availability), and it gives every
-// replica a last append to answer.
+// probe is the liveness phase's workload once the healed cluster converged idle: one
+// acks=quorum write per partition, repeated until one is acknowledged. A healed cluster must
+// take it (availability) and converge again.
 func (s *sim) probe() {
 	for p := range s.cfg.Partitions {
-		if s.cfg.NoProbe {
-			return
-		}
 		if id := s.probes[p]; id >= 0 && s.hist.Ops[id].Result != check.Failed && s.hist.Ops[id].Result != check.Unknown {
 			continue
 		}
@@ -87,13 +84,14 @@ func (s *sim) probe() {
 	}
 }
 
-// probed reports whether partition p's probe write was acknowledged.
-func (s *sim) probed(p int) bool {
-	if s.cfg.NoProbe {
-		return true
+// probedAll reports whether every partition's probe write was acknowledged.
+func (s *sim) probedAll() bool {
+	for _, id := range s.probes {
+		if id < 0 || s.hist.Ops[id].Result != check.OK {
+			return false
+		}
 	}
-	id := s.probes[p]
-	return id >= 0 && s.hist.Ops[id].Result == check.OK
+	return true
 }
 
 func (s *sim) drawAcks() check.Acks {

@@ -36,7 +36,7 @@ const (
 )
 
 const usageSim = "sim [--seed N|random] [--seeds K] [--tier protocol|cluster] [--nodes 3|5] [--partitions P] " +
-	"[--duration D] [--liveness D] [--faults LIST] [--canary NAME] [--list-canaries] [--no-probe] [--workers N] " +
+	"[--duration D] [--liveness D] [--faults LIST] [--canary NAME] [--list-canaries] [--workers N] " +
 	"[--trace] [--json] [--html FILE]"
 
 // simFlags is a parsed `shoal sim` command line.
@@ -151,7 +151,6 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 	faults := fs.String("faults", "all", "fault classes a seed may draw from, comma-separated, or all, none: "+joinSimClasses())
 	canary := fs.String("canary", "", "plant a known bug (see --list-canaries); the run must fail")
 	list := fs.Bool("list-canaries", false, "list the canaries with the seeds each needs, and exit")
-	noProbe := fs.Bool("no-probe", false, "liveness phase without its probe write: an idle healed cluster must converge on its own")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "seeds run in parallel")
 	trace := fs.Bool("trace", false, "print every delivered message and event of one seed to stdout, then the summary")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
@@ -193,7 +192,7 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 		errs = append(errs, fmt.Errorf("--liveness: %w", err))
 	}
 	f.cfg = simulation.Config{Nodes: *nodes, Partitions: *partitions, SafetyTicks: safety, LivenessTicks: live,
-		Classes: classes, Canary: simulation.Canary(*canary), NoProbe: *noProbe}
+		Classes: classes, Canary: simulation.Canary(*canary)}
 	if info, ok := simulation.LookupCanary(*canary); ok && !f.seedsGiven {
 		f.seeds = info.Seeds
 	}
@@ -211,12 +210,11 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 		fs.Usage()
 		return simFlags{}, exitUsage, false
 	}
-	for _, name := range []string{"nodes", "partitions", "duration", "liveness", "faults", "canary", "no-probe"} {
+	for _, name := range []string{"nodes", "partitions", "duration", "liveness", "faults", "canary"} {
 		if given[name] {
 			f.reproduce += fmt.Sprintf(" --%s %s", name, fs.Lookup(name).Value.String())
 		}
 	}
-	f.reproduce = strings.Replace(f.reproduce, " --no-probe true", " --no-probe", 1)
 	return f, exitOK, true
 }
 
