@@ -55,6 +55,16 @@ fmt-check: ## Fail, listing the files, if any Go file is not gofmt-formatted
 bench: ## Go benchmarks, never part of test (BENCH=regex PKG=./storage/...)
 	go test -run '^$$' -bench '$(BENCH)' -benchmem -count=1 -timeout 30m $(PKG)
 
+# make sim SEED=N replays one seed; make sim SEEDS=K runs K seeds (from SEED, default 0);
+# plain make sim runs 1,000. SIMFLAGS passes more flags, e.g. SIMFLAGS='--canary commit-old-epoch'.
+SEED ?=
+SEEDS ?=
+SIMFLAGS ?=
+.PHONY: sim
+sim: ## The simulator's protocol tier: SEED=N replays one seed, SEEDS=K runs a swarm (SIMFLAGS=... more flags)
+	go build -o bin/shoal ./cmd/shoal
+	bin/shoal sim $(if $(SEED),--seed $(SEED)) --seeds $(or $(SEEDS),$(if $(SEED),1,1000)) $(SIMFLAGS)
+
 fuzz: ## Run each Fuzz* target for FUZZTIME (default 30s); opt-in (FUZZ=regex filters names)
 	@dirs=$$(grep -rl --include='*_test.go' --exclude-dir=testdata --exclude-dir=.git '^func Fuzz' . \
 		| xargs -r -n1 dirname | sort -u || true); \
