@@ -49,9 +49,9 @@ svg text{font:11px system-ui,sans-serif} .legend span{display:inline-block;margi
 		`<span><i class=sw style="background:#999"></i>node down</span><span><i class=sw style="background:#f3c623"></i>paused</span>` +
 		`<span><i class=sw style="background:#8ab"></i>link fault</span><span><i class=sw style="background:#2a2"></i>acknowledged</span>` +
 		`<span><i class=sw style="background:#d00"></i>acknowledged, lost (quorum: a failure)</span><span><i class=sw style="background:#e90"></i>lost, allowed (leader/none/excused)</span></p>` + "\n")
-	safetyEnd := r.Ticks - int(r.ConvergeTicks)
-	if r.ConvergeTicks < 0 {
-		safetyEnd = -1
+	safetyEnd := r.SafetyTicks
+	if r.Ticks < safetyEnd {
+		safetyEnd = -1 // the run stopped in its safety phase
 	}
 	for p := range r.Partitions {
 		writePartitionSVG(&b, r, p, end, safetyEnd)
@@ -90,24 +90,29 @@ func writePartitionSVG(b *strings.Builder, r Result, p int, end int64, safetyEnd
 		fmt.Fprintf(b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`+"\n",
 			x(from), rowY(row)+2, max(1, x(to)-x(from)), svgRowH-4, fill, html.EscapeString(title))
 	}
+	// lowerBar draws in the lower half of a row, over a leadership: a leader can be down.
+	lowerBar := func(row int, from, to int64, fill, title string) {
+		fmt.Fprintf(b, `<rect x="%.1f" y="%d" width="%.1f" height="%d" fill="%s"><title>%s</title></rect>`+"\n",
+			x(from), rowY(row)+svgRowH/2, max(1, x(to)-x(from)), svgRowH/2-2, fill, html.EscapeString(title))
+	}
 	for i, id := range ids {
 		fmt.Fprintf(b, `<text x="4" y="%d">%s</text>`+"\n", rowY(i)+13, id)
-		for _, iv := range intervals(r.Timeline, end, func(e Event) (bool, bool) {
-			return e.Node == id && e.Kind == EventCrash, e.Node == id && e.Kind == EventRestart
-		}) {
-			bar(i, iv.from, iv.to, "#999", fmt.Sprintf("%s down %d–%d: %s", id, iv.from, iv.to, iv.event.Detail))
-		}
-		for _, iv := range intervals(r.Timeline, end, func(e Event) (bool, bool) {
-			return e.Node == id && e.Kind == EventPause, e.Node == id && (e.Kind == EventResume || e.Kind == EventCrash)
-		}) {
-			bar(i, iv.from, iv.to, "#f3c623", fmt.Sprintf("%s paused %d–%d", id, iv.from, iv.to))
-		}
 		for _, iv := range intervals(r.Timeline, end, func(e Event) (bool, bool) {
 			mine := e.Node == id && e.Partition == p
 			return mine && e.Kind == EventLeader, mine && e.Kind == EventStepDown
 		}) {
 			hue := (int(iv.event.Epoch) * 67) % 360
 			bar(i, iv.from, iv.to, fmt.Sprintf("hsl(%d,60%%,60%%)", hue), fmt.Sprintf("%s leads epoch %d, ticks %d–%d", id, iv.event.Epoch, iv.from, iv.to))
+		}
+		for _, iv := range intervals(r.Timeline, end, func(e Event) (bool, bool) {
+			return e.Node == id && e.Kind == EventCrash, e.Node == id && e.Kind == EventRestart
+		}) {
+			lowerBar(i, iv.from, iv.to, "#999", fmt.Sprintf("%s down %d–%d: %s", id, iv.from, iv.to, iv.event.Detail))
+		}
+		for _, iv := range intervals(r.Timeline, end, func(e Event) (bool, bool) {
+			return e.Node == id && e.Kind == EventPause, e.Node == id && (e.Kind == EventResume || e.Kind == EventCrash)
+		}) {
+			lowerBar(i, iv.from, iv.to, "#f3c623", fmt.Sprintf("%s paused %d–%d", id, iv.from, iv.to))
 		}
 	}
 	faultRow, ackRow := len(ids), len(ids)+1

@@ -71,6 +71,8 @@ type Result struct {
 	Failovers     []Failover `json:"failovers"`
 	ConvergeTicks int64      `json:"converge_ticks"`
 	Ticks, Steps  int        `json:"-"`
+	// SafetyTicks: the tick the faults healed at.
+	SafetyTicks int `json:"safety_ticks"`
 	// Storms: ticks in which more messages were due than a tick delivers (a message storm).
 	Storms    int    `json:"storms,omitempty"`
 	TraceHash uint64 `json:"trace_hash"`
@@ -88,7 +90,8 @@ func (s *sim) result() Result {
 	res := Result{Seed: s.cfg.Seed, Nodes: s.cfg.Nodes, Partitions: s.cfg.Partitions, Canary: s.cfg.Canary,
 		Faults: s.faults, FaultMix: s.faults.String(), Kind: s.chk.Failed(), Violations: s.chk.Violations(),
 		Invariants: map[check.Invariant]int{}, Counts: s.chk.Counts, Ops: map[string]int{}, Faulty: map[Class]int{},
-		Net: s.net.Stats, ConvergeTicks: -1, Lost: s.chk.Lost(), Ticks: int(s.now), Steps: s.steps + int(s.now), TraceHash: s.trace.sum, Storms: s.storms}
+		Net: s.net.Stats, ConvergeTicks: -1, Lost: s.chk.Lost(), Ticks: int(s.now), Steps: s.steps + int(s.now), TraceHash: s.trace.sum, Storms: s.storms,
+		SafetyTicks: s.cfg.SafetyTicks}
 	for _, i := range check.Invariants() {
 		if n := s.chk.Count(i); n > 0 {
 			res.Invariants[i] = n

@@ -35,6 +35,8 @@ type Summary struct {
 	Steps      int64                 `json:"steps"`
 	// Failures: the failing results (at most maxReported, the first in seed order).
 	Failures []Result `json:"failures,omitempty"`
+	// Single is the result of a summary of one seed.
+	Single *Result `json:"-"`
 
 	failover map[Class][]int64
 	converge []int64
@@ -167,6 +169,9 @@ func RunSeeds(cfg Config, seeds []uint64, workers int, progress func(done int, r
 	s := NewSummary()
 	for _, r := range results {
 		s.Add(r)
+	}
+	if len(results) == 1 {
+		s.Single = &results[0]
 	}
 	return s
 }

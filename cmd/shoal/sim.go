@@ -107,6 +107,9 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintf(stdout, "shoal sim: tier protocol, seeds %d..%d, %.1fs (%.0f seeds/min)\n", f.seed, f.seed+uint64(f.seeds)-1,
 			elapsed.Seconds(), float64(f.seeds)/elapsed.Minutes())
+		if r := sum.Single; r != nil {
+			fmt.Fprintf(stdout, "seed %d: %d nodes, %d partitions, faults: %s\n", r.Seed, r.Nodes, r.Partitions, r.FaultMix)
+		}
 		if f.cfg.Canary != "" {
 			writeCanaryVerdict(stdout, f.cfg.Canary, sum)
 		}
