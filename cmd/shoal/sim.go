@@ -19,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -265,26 +266,25 @@ func listCanaries(w io.Writer, asJSON bool) int {
 	return exitOK
 }
 
-// writeCanaryVerdict says whether the planted bug was caught.
+// writeCanaryVerdict says whether the planted bug was caught: a failure with one of its
+// invariants (a liveness failure alone does not count).
 func writeCanaryVerdict(w io.Writer, c simulation.Canary, sum *simulation.Summary) {
 	info, _ := simulation.LookupCanary(string(c))
-	caught := 0
 	for _, r := range sum.Failures {
 		if simulation.Caught(info, r) {
-			caught++
+			fmt.Fprintf(w, "canary %s: caught (first at seed %d: %s); %d of %d seeds failed with a safety violation\n",
+				c, r.Seed, caughtBy(info, r), len(sum.FailedSeeds[check.KindSafety]), sum.Seeds)
+			return
 		}
 	}
-	if caught == 0 {
-		fmt.Fprintf(w, "canary %s: NOT caught in %d seeds (the checker missed a planted bug)\n", c, sum.Seeds)
-		return
-	}
-	r := sum.Failures[0]
-	fmt.Fprintf(w, "canary %s: caught (first at seed %d: %s)\n", c, r.Seed, firstInvariant(r))
+	fmt.Fprintf(w, "canary %s: NOT caught in %d seeds (the checker missed a planted bug)\n", c, sum.Seeds)
 }
 
-func firstInvariant(r simulation.Result) string {
-	if len(r.Violations) > 0 {
-		return string(r.Violations[0].Invariant)
+func caughtBy(info simulation.CanaryInfo, r simulation.Result) string {
+	for _, v := range r.Violations {
+		if slices.Contains(info.Catches, v.Invariant) {
+			return string(v.Invariant)
+		}
 	}
 	return string(r.Kind)
 }
