@@ -1,0 +1,296 @@
+package actors
+
+// TestElasticFigures measures the figures of the elastic-cluster issue (opt-in:
+// SHOAL_ELASTIC_FIGURES=1; about a minute): in-process brokers on real memberlist, TCP and
+// files, a topic of 24 partitions RF 3 with about 300 KB per partition (RF 3 so that a leave
+// and a crash each leave a majority: with RF 2 one lost node stops a partition until it returns).
+//  1. bytes sent to new replicas on a join 3→4, a join 4→5 and a drain, against the minimum:
+//     the bytes of the replicas whose node changed (each partition's log size);
+//  2. the longest gap between acknowledged produces while a node drains and while a leader leaves;
+//  3. the time to restore RF after a crash, against the bytes copied;
+//  4. leaders per node (max/mean) after the joins and the drain.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/shoalmq/shoal/protocol"
+	"github.com/shoalmq/shoal/protocol/batch"
+)
+
+const figTopic = "fig"
+
+// replicaSets returns each partition's voters as the leaders report them.
+func replicaSets(ctx context.Context, m *testMember, parts int) (map[int32][]string, error) {
+	var md protocol.MetadataResponse
+	if err := rpc(ctx, m.addr, protocol.TypeMetadata, &protocol.MetadataRequest{Topics: []string{figTopic}}, &md); err != nil {
+		return nil, err
+	}
+	if len(md.Topics) != 1 || len(md.Topics[0].Partitions) != parts {
+		return nil, fmt.Errorf("metadata: %+v", md.Topics)
+	}
+	out := map[int32][]string{}
+	for _, p := range md.Topics[0].Partitions {
+		out[p.Partition] = p.Replicas
+	}
+	return out, nil
+}
+
+// movedBytes sums the bytes the nodes' leaders sent to new replicas.
+func movedBytes(members []*testMember) uint64 {
+	var n uint64
+	for _, m := range members {
+		if m.killed {
+			continue
+		}
+		for _, s := range m.b.Node().Stats() {
+			n += s.MovedBytes
+		}
+	}
+	return n
+}
+
+// partitionBytes returns each partition's log size on any live replica.
+func partitionBytes(members []*testMember, parts int) map[int32]int64 {
+	out := map[int32]int64{}
+	for _, m := range members {
+		if m.killed {
+			continue
+		}
+		for _, s := range m.b.Node().Stats() {
+			if s.Topic == figTopic && s.Bytes > out[s.Partition] {
+				out[s.Partition] = s.Bytes
+			}
+		}
+	}
+	return out
+}
+
+// minimumBytes: the bytes of the replica slots whose node changed between two assignments.
+func minimumBytes(before, after map[int32][]string, sizes map[int32]int64) int64 {
+	var total int64
+	for p, set := range after {
+		for _, id := range set {
+			if !slices.Contains(before[p], id) {
+				total += sizes[p]
+			}
+		}
+	}
+	return total
+}
+
+func leaderBalance(st protocol.ClusterStatusResponse) string {
+	maxLeaders, sum, n := 0, 0, 0
+	for _, m := range st.Members {
+		if m.State != "alive" || m.Operator != "" {
+			continue
+		}
+		maxLeaders, sum, n = max(maxLeaders, m.Leaders), sum+m.Leaders, n+1
+	}
+	if n == 0 || sum == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f (max %d, mean %.1f over %d nodes)", float64(maxLeaders)/(float64(sum)/float64(n)), maxLeaders, float64(sum)/float64(n), n)
+}
+
+func TestElasticFigures(t *testing.T) {
+	if os.Getenv("SHOAL_ELASTIC_FIGURES") == "" {
+		t.Skip("set SHOAL_ELASTIC_FIGURES=1 to measure the elastic-cluster figures")
+	}
+	const parts, grace = 24, 1500 * time.Millisecond
+	n1 := startMemberGrace(t, "n1", t.TempDir(), nil, grace)
+	seed := []string{n1.ms.GossipAddr()}
+	members := []*testMember{n1, startMemberGrace(t, "n2", t.TempDir(), seed, grace), startMemberGrace(t, "n3", t.TempDir(), seed, grace)}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	waitFor(t, 20*time.Second, "three members", func() error {
+		if n := len(n1.b.Node().View().Alive); n != 3 {
+			return fmt.Errorf("%d alive", n)
+		}
+		return nil
+	})
+	if err := rpc(ctx, n1.addr, protocol.TypeCreateTopic, &protocol.CreateTopicRequest{Name: figTopic,
+		Config: protocol.TopicConfig{Partitions: parts, Replication: 3}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for part := range int32(parts) {
+		for range 30 { // 30 batches of 100 records of 100 bytes: ~300 KB per partition
+			waitFor(t, 10*time.Second, "a load produce", func() error {
+				leader, _, err := leaderOf(ctx, members, figTopic, part)
+				if err != nil {
+					return err
+				}
+				return produceBatch(ctx, leader.addr, figTopic, part, 100)
+			})
+		}
+	}
+	settle := func(what string, extra ...func(protocol.ClusterStatusResponse) error) protocol.ClusterStatusResponse {
+		var st protocol.ClusterStatusResponse
+		waitFor(t, 90*time.Second, what, func() error {
+			var err error
+			for _, m := range members {
+				if m.killed {
+					continue
+				}
+				if st, err = clusterStatusOf(ctx, m); err == nil {
+					break
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if st.Partitions.UnderReplicated != 0 || st.Partitions.Leaderless != 0 || st.Moves.InProgress != 0 || st.Moves.Queued != 0 {
+				return fmt.Errorf("%+v %+v %v", st.Partitions, st.Moves, st.Problems)
+			}
+			for _, check := range extra {
+				if err := check(st); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		return st
+	}
+	emptied := func(id string) func(protocol.ClusterStatusResponse) error {
+		return func(st protocol.ClusterStatusResponse) error {
+			if m := memberOf(st, id); m.Replicas != 0 || m.Leaders != 0 {
+				return fmt.Errorf("%s still holds %d replicas, %d leaderships", id, m.Replicas, m.Leaders)
+			}
+			return nil
+		}
+	}
+	live := func() *testMember {
+		for _, m := range members {
+			if !m.killed {
+				return m
+			}
+		}
+		return nil
+	}
+	step := func(name string, act func(), extra ...func(protocol.ClusterStatusResponse) error) {
+		before, err := replicaSets(ctx, live(), parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes := partitionBytes(members, parts)
+		sent := movedBytes(members)
+		start := time.Now()
+		act()
+		st := settle(name, extra...)
+		after, err := replicaSets(ctx, live(), parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		moved, minimum := movedBytes(members)-sent, minimumBytes(before, after, sizes)
+		ratio := 0.0
+		if minimum > 0 {
+			ratio = float64(moved) / float64(minimum)
+		}
+		t.Logf("%s: %d bytes sent to new replicas, minimum %d (%.2f×), settled in %v; leaders max/mean %s",
+			name, moved, minimum, ratio, time.Since(start).Round(time.Millisecond), leaderBalance(st))
+	}
+	settle("the topic placed")
+	step("join 3→4", func() { members = append(members, startMemberGrace(t, "n4", t.TempDir(), seed, grace)) })
+	step("join 4→5", func() { members = append(members, startMemberGrace(t, "n5", t.TempDir(), seed, grace)) })
+
+	// A producer runs through the drain and the leave: the longest gap between acks.
+	gapDuring := func(what string, act func()) {
+		var maxGap atomic.Int64
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			last := time.Now()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				part := int32(i % parts)
+				leader, _, err := leaderOf(ctx, members, figTopic, part)
+				if err == nil {
+					_, err = produceOne(ctx, leader.addr, figTopic, part, "g")
+				}
+				if err != nil {
+					continue
+				}
+				if gap := time.Since(last); gap.Nanoseconds() > maxGap.Load() {
+					maxGap.Store(gap.Nanoseconds())
+				}
+				last = time.Now()
+			}
+		}()
+		act()
+		close(stop)
+		<-done
+		t.Logf("%s: longest gap between acknowledged produces %v", what, time.Duration(maxGap.Load()).Round(time.Millisecond))
+	}
+	gapDuring("drain n2", func() {
+		step("drain n2", func() {
+			if err := rpc(ctx, n1.addr, protocol.TypeClusterAdmin, &protocol.ClusterAdminRequest{Op: protocol.AdminDrain, Node: "n2"}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}, emptied("n2"))
+	})
+	var left *testMember
+	gapDuring("SIGTERM leave of a leader", func() {
+		var err error
+		if left, _, err = leaderOf(ctx, members, figTopic, 0); err != nil {
+			t.Fatal(err)
+		}
+		left.stop(false)
+	})
+	settle("RF restored after "+left.id+" left", emptied(left.id))
+	// n2 takes replicas again, so a crash leaves a spare node to restore RF on.
+	if err := rpc(ctx, n1.addr, protocol.TypeClusterAdmin, &protocol.ClusterAdminRequest{Op: protocol.AdminUndrain, Node: "n2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	settle("n2 undrained")
+	// A crash: RF restored after the grace period; the copy rate.
+	var victim *testMember
+	for _, m := range members {
+		if !m.killed && m.id != "n1" && m.id != "n2" {
+			victim = m
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatal("no node left to crash")
+	}
+	sent := movedBytes(members)
+	killed := time.Now()
+	victim.stop(true)
+	settle("RF restored after the crash of "+victim.id, emptied(victim.id))
+	took, copied := time.Since(killed), movedBytes(members)-sent
+	copyTime := took - grace
+	t.Logf("crash of %s: RF restored %v after the kill (grace %v), %d bytes copied: %.1f MB/s over the time after the grace",
+		victim.id, took.Round(time.Millisecond), grace, copied, float64(copied)/copyTime.Seconds()/1e6)
+}
+
+// produceBatch produces one batch of n 100-byte records with acks=quorum.
+func produceBatch(ctx context.Context, addr, topic string, part int32, n int) error {
+	bld := batch.NewBuilder(n * 130)
+	bld.Reset(batch.Options{AutoID: true, ProducerID: batch.NoProducer})
+	value := make([]byte, 100)
+	for range n {
+		if err := bld.Add(batch.ID{}, time.Now().UnixMilli(), nil, value, nil); err != nil {
+			return err
+		}
+	}
+	b, err := bld.Finish()
+	if err != nil {
+		return err
+	}
+	var resp protocol.ProduceResponse
+	req := &protocol.ProduceRequest{Topic: topic, Batches: []protocol.ProducePartition{{Partition: part, Batch: b}}}
+	if err := rpc(ctx, addr, protocol.TypeProduce, req, &resp); err != nil {
+		return err
+	}
+	return resp.Results[0].Error.Err()
+}
