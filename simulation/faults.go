@@ -126,7 +126,9 @@ type Faults struct {
 	// (for a new leader: often its epoch-start entry).
 	CommitCrashPercent int
 	// Disk faults. FsyncError: a failed fsync stops the replica (its unsynced tail is lost)
-	// until it restarts after the drawn ticks. TornTailPercent of crashes tear the last
+	// until it restarts after the drawn ticks, recovering as after a crash (an unclean
+	// learner under fsync=interval; under always a restart is clean, as actors/partition
+	// decides: nothing unsynced was ever reported durable). TornTailPercent of crashes tear the last
 	// unsynced batch only, the earlier ones having reached the disk.
 	FsyncError      Rate
 	TornTailPercent int

@@ -135,7 +135,8 @@ func (s *Summary) Kind() check.Kind {
 }
 
 // RunSeeds runs cfg for each seed on workers goroutines and returns the summary in seed order;
-// progress, if not nil, is called (from one goroutine at a time) after each seed.
+// progress, if not nil, is called (from one goroutine at a time) after each seed. It drops
+// cfg.Trace (runs in parallel would interleave it) and the results' timelines.
 func RunSeeds(cfg Config, seeds []uint64, workers int, progress func(done int, r Result)) *Summary {
 	results := make([]Result, len(seeds))
 	next := make(chan int)
@@ -148,7 +149,7 @@ func RunSeeds(cfg Config, seeds []uint64, workers int, progress func(done int, r
 			defer wg.Done()
 			for i := range next {
 				c := cfg
-				c.Seed = seeds[i]
+				c.Seed, c.Trace = seeds[i], nil
 				r := Run(c)
 				r.Timeline, r.History = nil, nil
 				results[i] = r
