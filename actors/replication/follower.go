@@ -31,6 +31,7 @@ func (r *Replica) receiveAppend(m Message) {
 func (r *Replica) handleAppend(m Message) {
 	r.electionElapsed, r.leaderlessElapsed = 0, 0
 	r.leaderCommit = max(r.leaderCommit, m.Commit)
+	r.leaderEnd = m.End
 	if m.Index > r.log.end || (m.Index > r.log.start && r.log.hist.EpochAt(m.Index-1) != m.PrevEpoch) {
 		r.send(Message{Type: MsgAppendResp, To: m.From, Index: m.Index, Reject: true, End: r.log.end, History: r.log.hist.clone()})
 		return
@@ -78,12 +79,16 @@ func (r *Replica) reportDurable() {
 }
 
 // maybeClean ends an unclean replica's catch-up once it durably holds its leader's epoch-start
-// entry, and so everything the leader held when its epoch began: every committed entry.
+// entry, and so everything the leader held when its epoch began: every committed entry; or once
+// it durably holds its leader's whole log as the leader last reported it (a leader whose log was
+// empty writes no epoch-start entry: without this an idle empty partition kept its unclean
+// replicas unclean forever, found by the simulator).
 func (r *Replica) maybeClean() {
 	if !r.unclean || r.leader == "" {
 		return
 	}
-	if start, ok := r.log.hist.StartOf(r.epoch); ok && min(r.log.durable, r.verified) > start {
+	held := min(r.log.durable, r.verified)
+	if start, ok := r.log.hist.StartOf(r.epoch); ok && held > start || held >= r.leaderEnd && r.verified >= r.leaderEnd {
 		r.unclean = false
 	}
 }

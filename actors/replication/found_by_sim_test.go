@@ -1,23 +1,16 @@
 // Scenarios found by the simulator (simulation/, `shoal sim`) that show a bug in the core,
 // kept here as the core's own tests (docs/design.md, "Simulation as built"). A scenario of a
-// bug not fixed yet is skipped with the reason; SHOAL_KNOWN_BUGS=1 runs it (and shows it fail).
+// bug not fixed yet is skipped with the reason (both found so far are fixed).
 //
 // Method: the scenario harness of interaction_test.go, driven from Go: build the replicas,
 // drive the exact interleaving, then assert what must hold.
 package replication
 
 import (
-	"os"
 	"strings"
 	"testing"
 )
 
-func skipKnownBug(t *testing.T, why string) {
-	t.Helper()
-	if os.Getenv("SHOAL_KNOWN_BUGS") == "" {
-		t.Skip("known bug, not fixed yet (SHOAL_KNOWN_BUGS=1 runs it): " + why)
-	}
-}
 
 // A leader never resends an append that was lost while its heartbeats are answered: the
 // heartbeat goes at the member's match (which the member accepts), the answer marks the member
@@ -82,8 +75,10 @@ func TestFoundBySimLostAppendNeverResent(t *testing.T) {
 // crashes; 2 of 10,000 seeds), and with its leader down it could not elect another (every
 // voter must promise when no clean majority exists). A write ends it; an idle empty partition
 // never does.
+//
+// Fixed: appends carry the leader's log end, and an unclean replica that durably holds all of
+// it is clean.
 func TestFoundBySimUncleanForeverOnEmptyLog(t *testing.T) {
-	skipKnownBug(t, "an unclean replica stays unclean while its leader's log is empty")
 	n := &network{}
 	ids := []NodeID{"n1", "n2", "n3"}
 	if err := n.addReplicas(ids, ids, true); err != nil {

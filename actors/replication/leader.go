@@ -107,7 +107,7 @@ func (r *Replica) sendAppend(to NodeID, pr *progress) {
 		panic(fmt.Sprintf("replication: %s read its own log at %d: %d bytes, %v", r.id, pr.next, len(data), err))
 	}
 	end := spans[len(spans)-1].end
-	r.send(Message{Type: MsgAppend, To: to, Index: pr.next, PrevEpoch: r.prevEpoch(pr.next), Data: data, Commit: r.commit})
+	r.send(Message{Type: MsgAppend, To: to, Index: pr.next, PrevEpoch: r.prevEpoch(pr.next), Data: data, Commit: r.commit, End: r.log.end})
 	pr.inflight = append(pr.inflight, end)
 	pr.next = end
 }
@@ -137,12 +137,12 @@ func (r *Replica) heartbeat(to NodeID, pr *progress) {
 	pr.acked = false
 	switch {
 	case pr.probing && len(pr.inflight) == 0:
-		r.send(Message{Type: MsgAppend, To: to, Index: pr.next, PrevEpoch: r.prevEpoch(pr.next), Commit: r.commit})
+		r.send(Message{Type: MsgAppend, To: to, Index: pr.next, PrevEpoch: r.prevEpoch(pr.next), Commit: r.commit, End: r.log.end})
 		pr.inflight = append(pr.inflight, pr.next)
 	case len(pr.inflight) == 0 && pr.next < r.log.stable:
 		r.sendAppend(to, pr)
 	default:
-		r.send(Message{Type: MsgAppend, To: to, Index: pr.match, PrevEpoch: r.prevEpoch(pr.match), Commit: r.commit})
+		r.send(Message{Type: MsgAppend, To: to, Index: pr.match, PrevEpoch: r.prevEpoch(pr.match), Commit: r.commit, End: r.log.end})
 	}
 }
 

@@ -117,6 +117,8 @@ type Replica struct {
 	// follower: end of the prefix known to equal the leader's log, and the last commit point the
 	// leader told, and the durable end last reported.
 	verified, leaderCommit, reported Offset
+	// leaderEnd: the leader's log end as its last append said.
+	leaderEnd Offset
 
 	prs        map[NodeID]*progress // leader: one per other member of the replica set
 	epochStart Offset               // leader: the log end when it began to lead
