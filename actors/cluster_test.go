@@ -432,7 +432,7 @@ func TestClusterJoinRebalancesAndDrainEmptiesANode(t *testing.T) {
 	n4 := startMember(t, "n4", t.TempDir(), []string{members[0].ms.GossipAddr()})
 	members = append(members, n4)
 	settled := func(what string, check func(protocol.ClusterStatusResponse) error) {
-		waitFor(t, 45*time.Second, what, func() error {
+		waitFor(t, 90*time.Second, what, func() error {
 			st, err := clusterStatusOf(ctx, members[0])
 			if err != nil {
 				return err
