@@ -42,7 +42,6 @@ type (
 	stepMsg      struct{ m replication.Message }
 	tickMsg      struct{}
 	aliveMsg     struct{ ids []replication.NodeID }
-	desiredMsg   struct{ want replication.Config }
 	placementMsg struct {
 		preference []replication.NodeID
 		rf         int
@@ -129,9 +128,6 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		a.processReady(ctx)
 	case *aliveMsg:
 		a.r.SetAlive(msg.ids)
-		a.processReady(ctx)
-	case *desiredMsg:
-		a.r.SetDesired(msg.want)
 		a.processReady(ctx)
 	case *placementMsg:
 		if len(msg.target) > 0 {

@@ -266,13 +266,6 @@ func (p *Partition) SetAlive(ids []string) {
 	}
 }
 
-// SetDesired gives the replica the replica set placement wants (voters in ring order, and
-// learners); a leader moves toward it.
-func (p *Partition) SetDesired(voters, learners []string) {
-	if p.unavailable() == nil {
-		p.send(&desiredMsg{want: replication.Config{Voters: nodeIDs(voters), Learners: nodeIDs(learners)}})
-	}
-}
 
 // SetPlacement gives the replica the ring's preference order of the members placement may use
 // for this partition, its replication factor, and a target replica set (nil: heal only). With a

@@ -11,7 +11,6 @@ import (
 	"testing"
 )
 
-
 // A leader never resends an append that was lost while its heartbeats are answered: the
 // heartbeat goes at the member's match (which the member accepts), the answer marks the member
 // as heard from, so the leader never probes; the lost batches stay in flight forever. The

@@ -21,13 +21,6 @@ func (r *Replica) TransferLeadership(to NodeID) bool {
 	return true
 }
 
-// Transferring returns the target of a handover under way ("" for none).
-func (r *Replica) Transferring() NodeID {
-	if r.transfer == nil {
-		return ""
-	}
-	return r.transfer.to
-}
 
 // maybeSendTransfer tells the target to campaign once it holds the leader's whole log.
 func (r *Replica) maybeSendTransfer() {
