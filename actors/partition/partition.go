@@ -266,7 +266,6 @@ func (p *Partition) SetAlive(ids []string) {
 	}
 }
 
-
 // SetPlacement gives the replica the ring's preference order of the members placement may use
 // for this partition, its replication factor, and a target replica set (nil: heal only). With a
 // target, a leader moves toward it (placement's balanced assignment: a join or a drain). Without

@@ -21,7 +21,6 @@ func (r *Replica) TransferLeadership(to NodeID) bool {
 	return true
 }
 
-
 // maybeSendTransfer tells the target to campaign once it holds the leader's whole log.
 func (r *Replica) maybeSendTransfer() {
 	t := r.transfer
