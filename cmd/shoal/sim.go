@@ -320,7 +320,7 @@ type progress struct {
 	total, step  int
 	failed       int
 	start        time.Time
-	drawn, ended bool
+	drawn        bool
 }
 
 func newProgress(w io.Writer, total int, start time.Time) *progress {
