@@ -316,11 +316,11 @@ func writeSimHTML(f simFlags, sum *simulation.Summary, seeds []uint64, stderr io
 // progress draws a bar over the seeds on stderr (several seeds only), redrawn at most once per
 // percent.
 type progress struct {
-	w            io.Writer
-	total, step  int
-	failed       int
-	start        time.Time
-	drawn        bool
+	w           io.Writer
+	total, step int
+	failed      int
+	start       time.Time
+	drawn       bool
 }
 
 func newProgress(w io.Writer, total int, start time.Time) *progress {
