@@ -50,6 +50,9 @@ type TopicSettings struct {
 	// Assignment is each partition's replica set when the topic was created, in ring order
 	// (cluster only; a partition's log holds its current set).
 	Assignment [][]string `json:"assignment,omitempty"`
+	// Created is the catalog (__meta) offset of the record that created the topic (cluster
+	// only): placement takes topics in this order, so a new topic leaves older ones in place.
+	Created uint64 `json:"created,omitempty"`
 }
 
 type catalogContents struct {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -77,6 +78,8 @@ type metaRecord struct {
 	Topic    string         `json:"topic,omitempty"`
 	Settings *TopicSettings `json:"settings,omitempty"` // with Topic; nil: deleted
 	Ops      *opsChange     `json:"ops,omitempty"`
+	// offset is where the record sits in the catalog's log (not stored: the log says it).
+	offset uint64
 }
 
 // clusterState is the node's cluster half; nil fields in standalone mode.
@@ -282,15 +285,12 @@ func (n *Node) createClustered(ctx context.Context, settings TopicSettings, ifMi
 	return t, nil
 }
 
-// assign places a new topic's partitions over the live members, balanced with the existing
-// topics (placement.Assign is authoritative: it sees the whole catalog).
+// assign places a new topic's partitions over the live members after the existing topics
+// (placement.AssignInOrder, in creation order: what Rebalance computes later for it too).
 func (n *Node) assign(alive []string, settings TopicSettings) [][]string {
-	topics := []placement.Topic{{Name: settings.Name, Partitions: int(settings.Partitions), ReplicationFactor: int(settings.Replication)}}
-	for _, t := range n.Topics() {
-		topics = append(topics, placement.Topic{Name: t.Settings.Name, Partitions: int(t.Settings.Partitions),
-			ReplicationFactor: int(t.Settings.Replication)})
-	}
-	a := placement.Assign(ring.New(toRing(alive)), topics)
+	topics := append(n.placementTopics(), placement.Topic{Name: settings.Name, Partitions: int(settings.Partitions),
+		ReplicationFactor: int(settings.Replication)})
+	a := placement.AssignInOrder(ring.New(toRing(alive)), topics)
 	out := make([][]string, settings.Partitions)
 	for p := range out {
 		out[p] = fromRing(a.Replicas(settings.Name, p))
@@ -381,6 +381,7 @@ func readMeta(meta *partition.Partition, from, hw uint64) ([]metaRecord, uint64,
 		if err := json.Unmarshal(r.Value, &rec); err != nil || (rec.Topic == "") == (rec.Ops == nil) {
 			return nil, from, fmt.Errorf("catalog record at %d is neither a topic nor an operator record: %v", r.Offset, err)
 		}
+		rec.offset = r.Offset
 		out = append(out, rec)
 	}
 	if res.Next <= from {
@@ -534,4 +535,16 @@ func (n *Node) WaitTopic(ctx context.Context, name string, present bool) error {
 			return protocol.Errorf(protocol.ErrTimeout, "topic %q: the catalog change did not reach this node in time (%v)", name, ctx.Err())
 		}
 	}
+}
+
+// placementTopics returns the catalog's topics in creation order (ties by name), as placement
+// takes them: a function of the catalog alone, the same on every node.
+func (n *Node) placementTopics() []placement.Topic {
+	all := n.Topics()
+	slices.SortStableFunc(all, func(a, b *Topic) int { return cmp.Compare(a.Settings.Created, b.Settings.Created) })
+	out := make([]placement.Topic, 0, len(all))
+	for _, t := range all {
+		out = append(out, placement.Topic{Name: t.Settings.Name, Partitions: int(t.Settings.Partitions), ReplicationFactor: int(t.Settings.Replication)})
+	}
+	return out
 }

@@ -133,11 +133,7 @@ func (n *Node) Rebalance() {
 	// Healing replaces only members that are gone (dead past the grace period, or removed): a
 	// draining node keeps its replicas until a move takes them.
 	heal := ring.New(toRing(slices.DeleteFunc(slices.Clone(v.Eligible), func(id string) bool { return ops.state(id) == NodeRemoved })))
-	var topics []placement.Topic
-	for _, t := range n.Topics() {
-		topics = append(topics, placement.Topic{Name: t.Settings.Name, Partitions: int(t.Settings.Partitions), ReplicationFactor: int(t.Settings.Replication)})
-	}
-	assign := placement.Assign(r, topics)
+	assign := placement.AssignInOrder(r, n.placementTopics())
 	moves := Moves{}
 	moving := map[string]string{}
 	n.cluster.ops.mu.Lock() // SetView and the ticker both rebalance

@@ -286,6 +286,7 @@ func (s *supervisor) apply(ctx actor.Context, msg *applyMsg) {
 		if err := s.moveAway(rec.Topic); err != nil {
 			s.n.cfg.Logger.Error("node: clearing a leftover directory for a new topic", "topic", rec.Topic, "err", err)
 		}
+		rec.Settings.Created = rec.offset
 		t, err := s.openTopic(ctx, *rec.Settings)
 		if err != nil {
 			s.n.cfg.Logger.Error("node: opening a topic from the catalog; its partitions stay closed here", "topic", rec.Topic, "err", err)

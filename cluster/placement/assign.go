@@ -170,3 +170,31 @@ func Moves(from, to *Assignment) int {
 	}
 	return moves
 }
+
+// AssignInOrder is Assign run topic by topic in the order given (a cluster passes its catalog in
+// creation order): a topic's sets depend only on the members and the topics before it, so
+// creating a topic never moves the replicas or preferred leaders of the older ones. Each topic
+// is placed by the same greedy walk, with the caps of everything placed so far, so balance
+// holds as it grows (slightly less tight than one walk over the whole catalog).
+func AssignInOrder(r *ring.Ring, topics []Topic) *Assignment {
+	a := newAssignment(r, topics)
+	if len(a.sets) == 0 || len(a.members) == 0 {
+		return a
+	}
+	replicas, leaders := map[ring.NodeID]int{}, map[ring.NodeID]int{}
+	replicaTotal, setTotal := 0, 0
+	for _, t := range topics {
+		first := a.first[t.Name]
+		s := &solver{sets: a.sets[first : first+t.Partitions], replicas: replicas, leaders: leaders}
+		for p := range t.Partitions {
+			s.rankings = append(s.rankings, r.Ranking(ring.PartitionKey(t.Name, p)))
+			s.want = append(s.want, min(t.ReplicationFactor, r.Len()))
+			replicaTotal += min(t.ReplicationFactor, r.Len())
+		}
+		setTotal += t.Partitions
+		s.replicaCap = capOf(replicaTotal, r.Len(), replicaCapPercent)
+		s.leaderCap = capOf(setTotal, r.Len(), leaderCapPercent)
+		s.solve()
+	}
+	return a
+}

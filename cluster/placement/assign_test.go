@@ -331,3 +331,36 @@ func TestLoadsAndMoves(t *testing.T) {
 		t.Fatalf("no members: Loads() = %v; want empty", got)
 	}
 }
+
+// TestAssignInOrderKeepsOlderTopics: adding a topic at the end of the order leaves every older
+// topic's sets (members and order) exactly as they were, on 3 to 10 nodes; and balance stays
+// within the bounds of the whole-catalog assignment's tests plus a margin.
+func TestAssignInOrderKeepsOlderTopics(t *testing.T) {
+	for n := 3; n <= 10; n++ {
+		var members []ring.NodeID
+		for i := range n {
+			members = append(members, ring.NodeID(fmt.Sprintf("node-%d", i)))
+		}
+		r := ring.New(members)
+		var topics []Topic
+		for i := range 12 {
+			topics = append(topics, Topic{Name: fmt.Sprintf("topic-%02d", 11-i), Partitions: 6 + i, ReplicationFactor: 1 + i%3})
+		}
+		before := AssignInOrder(r, topics[:11])
+		after := AssignInOrder(r, topics)
+		for _, tp := range topics[:11] {
+			for p := range tp.Partitions {
+				if b, a := before.Replicas(tp.Name, p), after.Replicas(tp.Name, p); !slices.Equal(b, a) {
+					t.Fatalf("%d nodes: adding %s changed %s/%d from %v to %v", n, topics[11].Name, tp.Name, p, b, a)
+				}
+			}
+		}
+		maxLoad, total := 0, 0
+		for _, l := range after.Loads() {
+			maxLoad, total = max(maxLoad, l.Replicas), total+l.Replicas
+		}
+		if ratio := float64(maxLoad) / (float64(total) / float64(n)); ratio > 1.35 {
+			t.Errorf("%d nodes: replicas max/mean %.2f", n, ratio)
+		}
+	}
+}
