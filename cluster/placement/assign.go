@@ -49,9 +49,11 @@ type Assignment struct {
 // Method: every (partition, member) pair has the ring's weight for that partition's key. Assign
 // walks all pairs from the heaviest down and gives the member to the partition unless the
 // partition is full, the member is at its replica cap, or the member would become the
-// partition's leader (its first, heaviest member) beyond its leader cap. Each set therefore stays
-// in preference order, and a partition leaves its ring choice only for a member at a cap. A
-// partition the caps leave short is filled from its preference order ignoring the caps.
+// partition's leader (its first, heaviest member) beyond its leader cap. Each set the walk fills
+// is in preference order, and a partition leaves its ring choice only for a member at a cap. A
+// partition the caps leave short is completed from its preference order ignoring the replica cap
+// (after the members it has; an empty one takes as leader its most preferred member under the
+// leader cap).
 func Assign(r *ring.Ring, topics []Topic) *Assignment {
 	a := newAssignment(r, topics)
 	if len(a.sets) > 0 && len(a.members) > 0 {

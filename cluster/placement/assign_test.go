@@ -220,17 +220,31 @@ func naiveAssign(members []ring.NodeID, topics []Topic) map[string][][]ring.Node
 		replicas[pr.member]++
 		sets[pr.topic][pr.partition] = append(set, pr.member)
 	}
-	for _, t := range topics {
+	// Fill the short sets, in the solver's slot order (topics by name, partitions ascending):
+	// the walk's members keep their places, missing ones follow in preference order, and a set
+	// the walk left empty takes as leader its most preferred member under the leader cap.
+	byName := slices.SortedFunc(slices.Values(topics), func(a, b Topic) int { return cmp.Compare(a.Name, b.Name) })
+	for _, t := range byName {
 		for p, set := range sets[t.Name] {
+			if len(set) == want[t.Name] {
+				continue
+			}
+			hadLeader := len(set) > 0
 			preference := ring.New(members).Preference(ring.PartitionKey(t.Name, p), 0)
 			for _, m := range preference {
 				if len(set) < want[t.Name] && !slices.Contains(set, m) {
 					set = append(set, m)
 				}
 			}
-			slices.SortFunc(set, func(a, b ring.NodeID) int {
-				return slices.Index(preference, a) - slices.Index(preference, b)
-			})
+			if !hadLeader {
+				for i, m := range set {
+					if leaders[m] < leaderCap {
+						set = append(append([]ring.NodeID{m}, set[:i]...), set[i+1:]...)
+						break
+					}
+				}
+				leaders[set[0]]++
+			}
 			sets[t.Name][p] = set
 		}
 	}

@@ -75,22 +75,33 @@ func (s *solver) consider(p proposal) {
 }
 
 // fill completes a set the caps left short with its most preferred missing members, ignoring the
-// caps, and keeps the set in preference order.
+// replica cap. The members the walk gave it keep their places (its leader stays the one the
+// leader cap allowed) and the added ones follow in preference order; a set the walk left empty
+// takes as leader its most preferred member still under the leader cap. Filling in plain
+// preference order used to put a member the caps had skipped first, and with it the leadership:
+// 7 leaderships on one node against a cap of 5 (24 partitions on 5 nodes). The counts follow
+// the fill.
 func (s *solver) fill(slot int) {
 	set := s.sets[slot]
 	missing := s.want[slot] - len(set)
 	if missing == 0 {
 		return
 	}
-	filled := make([]ring.NodeID, 0, s.want[slot])
+	hadLeader := len(set) > 0
+	filled := append(make([]ring.NodeID, 0, s.want[slot]), set...)
 	for _, w := range s.rankings[slot] {
-		switch {
-		case slices.Contains(set, w.Member):
+		if missing > 0 && !slices.Contains(filled, w.Member) {
 			filled = append(filled, w.Member)
-		case missing > 0:
-			filled = append(filled, w.Member)
+			s.replicas[w.Member]++
 			missing--
 		}
+	}
+	if !hadLeader && len(filled) > 0 {
+		lead := slices.IndexFunc(filled, func(id ring.NodeID) bool { return s.leaders[id] < s.leaderCap })
+		if lead > 0 {
+			filled = append(append([]ring.NodeID{filled[lead]}, filled[:lead]...), filled[lead+1:]...)
+		}
+		s.leaders[filled[0]]++
 	}
 	s.sets[slot] = filled
 }
