@@ -189,8 +189,9 @@ func TestClusterCreatesReplicatedTopics(t *testing.T) {
 			return fmt.Errorf("metadata: %d topics, brokers %v", len(md.Topics), md.Brokers)
 		}
 		for _, p := range md.Topics[0].Partitions {
-			if p.Leader == "" || len(p.Replicas) != 3 {
-				return fmt.Errorf("partition %d: leader %q replicas %v", p.Partition, p.Leader, p.Replicas)
+			// In sync comes from the leader, also through n1 where n1 does not lead.
+			if p.Leader == "" || len(p.Replicas) != 3 || len(p.InSync) != 3 {
+				return fmt.Errorf("partition %d: leader %q replicas %v in sync %v", p.Partition, p.Leader, p.Replicas, p.InSync)
 			}
 		}
 		return nil

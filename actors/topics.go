@@ -48,10 +48,18 @@ func (b *Broker) topicMetadata(ctx context.Context, t *node.Topic) protocol.Topi
 	for id, p := range t.Partitions {
 		if p == nil || p.Leadership().Stale {
 			leader, epoch, replicas := b.node.GuessLeader(t, int32(id))
-			md.Partitions = append(md.Partitions, protocol.PartitionMetadata{Partition: int32(id), Leader: leader, Epoch: epoch, Replicas: replicas})
+			pm := protocol.PartitionMetadata{Partition: int32(id), Leader: leader, Epoch: epoch, Replicas: replicas}
+			if n, ok := b.node.Announced(t.Settings.Name, int32(id)); ok && n.Leader == leader {
+				pm.InSync = n.InSync
+			}
+			md.Partitions = append(md.Partitions, pm)
 			continue
 		}
-		md.Partitions = append(md.Partitions, partitionMetadata(ctx, p))
+		pm := partitionMetadata(ctx, p)
+		if n, ok := b.node.Announced(t.Settings.Name, int32(id)); ok && pm.InSync == nil && n.Leader == pm.Leader && n.Epoch == pm.Epoch {
+			pm.InSync = n.InSync // a follower: the leader's last word
+		}
+		md.Partitions = append(md.Partitions, pm)
 	}
 	return md
 }

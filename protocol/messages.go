@@ -266,6 +266,8 @@ type LeaderNotice struct {
 	// Move is "moving" while the leader moves the partition's replicas toward placement,
 	// "queued" while that waits for other moves to finish, "" otherwise.
 	Move string `msgpack:"move,omitempty"`
+	// InSync are the replicas holding the log up to the commit point, as the leader last saw.
+	InSync []string `msgpack:"in_sync,omitempty"`
 }
 
 // ReplicaMessage is one message of the replication protocol (actors/replication.Message) for

@@ -407,6 +407,18 @@ func guessLeader(replicas []string, view *View) string {
 	return ""
 }
 
+// Announced returns the newest leadership another node announced for a partition, while its
+// leader is alive.
+func (n *Node) Announced(topic string, id int32) (protocol.LeaderNotice, bool) {
+	if n.cluster == nil {
+		return protocol.LeaderNotice{}, false
+	}
+	n.cluster.leadersMu.Lock()
+	a, ok := n.cluster.leaders[leaderKey(topic, id)]
+	n.cluster.leadersMu.Unlock()
+	return a.notice, ok && n.cluster.view.Load().isAlive(a.notice.Leader)
+}
+
 // GuessLeader returns the leader of a partition this node does not host, its epoch and replica
 // set: the newest leadership another node announced while that leader is alive, else the
 // first live member of its replica set at creation (epoch 0).
@@ -461,7 +473,7 @@ func (n *Node) Leaderships() []protocol.LeaderNotice {
 	n.forEachReplica(func(p *partition.Partition, _ int) {
 		if l := p.Leadership(); l.IsLeader {
 			out = append(out, protocol.LeaderNotice{Topic: p.Topic(), Partition: p.ID(), Leader: l.Leader, Epoch: l.Epoch,
-				Replicas: l.Replicas, Move: moving[leaderKey(p.Topic(), p.ID())]})
+				Replicas: l.Replicas, Move: moving[leaderKey(p.Topic(), p.ID())], InSync: l.InSync})
 		}
 	})
 	return out

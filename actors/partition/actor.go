@@ -72,6 +72,8 @@ type partitionActor struct {
 	// exists.
 	configs       int
 	uncleanMarked bool
+	// ticks counts ticks, for publishing the in-sync set now and then.
+	ticks int
 	// incarnations counts Started messages: more than one means a supervisor restarted the
 	// actor, which StopOnFailure never does.
 	incarnations int
@@ -126,6 +128,7 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 	case tickMsg:
 		a.r.Tick()
 		a.processReady(ctx)
+		a.publishInSync()
 	case *aliveMsg:
 		a.r.SetAlive(msg.ids)
 		a.processReady(ctx)

@@ -141,8 +141,12 @@ func (a *partitionActor) publishLeadership(wasLeader bool) {
 	stale := !a.r.Config().Has(a.r.ID())
 	if cur.Leader != leader || cur.Epoch != epoch || cur.IsLeader != isLeader || !sameIDs(cur.Replicas, voters) ||
 		cur.Removed != removed || cur.Stale != stale {
-		a.p.leadership.Store(&Leadership{Leader: leader, Epoch: epoch, IsLeader: isLeader, Replicas: idStrings(voters),
-			Removed: removed, Stale: stale})
+		next := &Leadership{Leader: leader, Epoch: epoch, IsLeader: isLeader, Replicas: idStrings(voters),
+			Removed: removed, Stale: stale}
+		if isLeader && cur.IsLeader && cur.Epoch == epoch {
+			next.InSync = cur.InSync
+		}
+		a.p.leadership.Store(next)
 		a.p.cfg.Logger.Debug("partition: leadership", "partition", a.p.name, "leader", leader, "epoch", epoch, "role", a.r.Role().String())
 	}
 	if wasLeader && !isLeader {
@@ -189,4 +193,23 @@ func sameIDs(a []string, b []replication.NodeID) bool {
 		}
 	}
 	return true
+}
+
+// inSyncEveryTicks: a leader publishes its in-sync set this often (computing it allocates).
+const inSyncEveryTicks = 10
+
+// publishInSync publishes the leader's in-sync set in its Leadership every few ticks, so nodes
+// holding no replica (or a follower) can report it from the leader's announcements.
+func (a *partitionActor) publishInSync() {
+	a.ticks++
+	if a.ticks%inSyncEveryTicks != 0 || !a.r.IsLeader() {
+		return
+	}
+	inSync := idStrings(a.r.Status().InSync())
+	cur := a.p.leadership.Load()
+	if !slices.Equal(cur.InSync, inSync) {
+		next := *cur
+		next.InSync = inSync
+		a.p.leadership.Store(&next)
+	}
 }

@@ -42,6 +42,8 @@ type Leadership struct {
 	// Removed: the replica set no longer names this replica and no leader has sent it anything
 	// for a long while: its node drops it.
 	Removed bool
+	// InSync: the leader's in-sync replicas, refreshed every few ticks (leader only).
+	InSync []string
 	// Stale: the replica set in force on this replica does not name it (it was moved away, or
 	// it is a learner that has not caught up to the entry adding it): what it knows of the
 	// leader may be old, so metadata asks the leaders' announcements instead.
