@@ -137,27 +137,15 @@ func (p *peers) run(l *peerLink) {
 	var req protocol.ReplicateRequest
 	for {
 		req.From, req.Messages, req.Leaders = p.self, req.Messages[:0], req.Leaders[:0]
-		size := 0
-		select {
-		case m := <-l.queue:
-			req.Messages = append(req.Messages, m)
-			size += len(m.Data)
-		case n := <-l.notices:
-			req.Leaders = append(req.Leaders, n)
-		case <-l.stop:
-			return
-		}
-	drain:
-		for size < peerRequestBytes && len(req.Messages)+len(req.Leaders) < protocol.MaxElements/2 {
-			select {
-			case m := <-l.queue:
-				req.Messages = append(req.Messages, m)
-				size += len(m.Data)
-			case n := <-l.notices:
-				req.Leaders = append(req.Leaders, n)
-			default:
-				break drain
+		for size, wait := 0, true; size < peerRequestBytes && len(req.Messages)+len(req.Leaders) < protocol.MaxElements/2; wait = false {
+			n, took, stopped := l.take(&req, wait)
+			if stopped {
+				return
 			}
+			if !took {
+				break
+			}
+			size += n
 		}
 		var err error
 		if conn, err = p.send(l, conn, &req); err != nil {
@@ -168,6 +156,30 @@ func (p *peers) run(l *peerLink) {
 				return
 			}
 		}
+	}
+}
+
+// closedChan is always ready: take selects on it to not wait.
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// take moves one queued message or leadership notice into req and returns its data bytes;
+// wait blocks until there is one (or the link stops), otherwise it returns took=false at once.
+func (l *peerLink) take(req *protocol.ReplicateRequest, wait bool) (bytes int, took, stopped bool) {
+	var now <-chan struct{}
+	if !wait {
+		now = closedChan
+	}
+	select {
+	case m := <-l.queue:
+		req.Messages = append(req.Messages, m)
+		return len(m.Data), true, false
+	case n := <-l.notices:
+		req.Leaders = append(req.Leaders, n)
+		return 0, true, false
+	case <-l.stop:
+		return 0, false, true
+	case <-now:
+		return 0, false, false
 	}
 }
 

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -98,23 +96,11 @@ func readCatalog(fsys vfs.FS, dataDir string) ([]TopicSettings, bool, error) {
 func readCatalogContents(fsys vfs.FS, dataDir string) (catalogContents, bool, error) {
 	var none catalogContents
 	path := filepath.Join(dataDir, catalogFile)
-	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)
+	data, err := vfs.ReadFile(fsys, path, maxCatalogBytes)
 	if errors.Is(err, fs.ErrNotExist) {
 		return none, false, nil
 	}
 	if err != nil {
-		return none, false, fmt.Errorf("node: open %s: %w", path, err)
-	}
-	defer f.Close()
-	size, err := f.Size()
-	if err != nil {
-		return none, false, fmt.Errorf("node: size of %s: %w", path, err)
-	}
-	if size > maxCatalogBytes {
-		return none, false, fmt.Errorf("node: %s is %d bytes, above the limit of %d", path, size, maxCatalogBytes)
-	}
-	data := make([]byte, size)
-	if _, err := f.ReadAt(data, 0); err != nil && !errors.Is(err, io.EOF) {
 		return none, false, fmt.Errorf("node: read %s: %w", path, err)
 	}
 	var c catalogContents
