@@ -333,6 +333,11 @@ func (n *Node) writeMeta(ctx context.Context, rec metaRecord) (uint64, error) {
 		return 0, err
 	}
 	produced, err := n.cluster.meta.Produce(ctx, slices.Clone(b), protocol.AcksQuorum)
+	if code := protocol.CodeOf(err); code == protocol.CodeNotLeader || code == protocol.CodeUnavailable {
+		// The leadership moved (a handover to the preferred leader, a failover) since the
+		// caller checked it: say who leads now, so the broker waits or forwards.
+		return 0, &ErrNotMetaLeader{Leader: n.cluster.meta.Leadership().Leader}
+	}
 	if err != nil {
 		return 0, fmt.Errorf("write the catalog: %w", err)
 	}
