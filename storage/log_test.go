@@ -363,6 +363,52 @@ func TestTrim(t *testing.T) {
 	}
 }
 
+// TestPlanTrimThenTrimToMatchesTrim: the replicated trim (plan on the leader, TrimTo on every
+// replica) removes what a direct Trim removes, and never passes the commit point it is given.
+func TestPlanTrimThenTrimToMatchesTrim(t *testing.T) {
+	trims := []Trim{{MaxLen: 123}, {MaxLen: 1000}, {MaxLen: 0}, {ByMinID: true, MinID: batch.ID{Ms: 1010, Seq: 4}},
+		{MaxLen: 100, Approx: true}, {ByMinID: true, MinID: batch.ID{Ms: 1040}, Approx: true}}
+	for _, tr := range trims {
+		t.Run(fmt.Sprintf("%+v", tr), func(t *testing.T) {
+			cfg := testConfig(t, vfs.OS(), t.TempDir(), FsyncNever)
+			direct, _ := openLog(t, cfg)
+			fill(t, direct, 50, 10)
+			if _, err := direct.Delete([]batch.ID{{Ms: 1049, Seq: 9}, {Ms: 1000, Seq: 3}}, 1, 0); err != nil {
+				t.Fatal(err)
+			}
+			wantRemoved, err := direct.Trim(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg2 := testConfig(t, vfs.OS(), t.TempDir(), FsyncNever)
+			l, _ := openLog(t, cfg2)
+			fill(t, l, 50, 10)
+			if _, del := l.Delete([]batch.ID{{Ms: 1049, Seq: 9}, {Ms: 1000, Seq: 3}}, 1, 0); del != nil {
+				t.Fatal(del)
+			}
+			start, removed, err := l.PlanTrim(tr, l.LogEnd())
+			if err != nil || removed != wantRemoved || start != direct.LogStart() {
+				t.Fatalf("PlanTrim: start %d removed %d (err %v); Trim moved the start to %d and removed %d",
+					start, removed, err, direct.LogStart(), wantRemoved)
+			}
+			if l.LogStart() != 0 {
+				t.Fatalf("PlanTrim changed the log start to %d", l.LogStart())
+			}
+			got, err := l.TrimTo(start)
+			if err != nil || got != removed || l.LogStart() != start {
+				t.Fatalf("TrimTo(%d): removed %d (err %v), log start %d; want %d removed", start, got, err, l.LogStart(), removed)
+			}
+			// Capped by the commit point and the log end.
+			for _, upTo := range []uint64{start + 7, l.LogEnd() + 10} {
+				capped, _, err := l.PlanTrim(Trim{MaxLen: 0}, upTo)
+				if want := min(upTo, l.LogEnd()); err != nil || capped != want {
+					t.Fatalf("PlanTrim up to %d: start %d (err %v), want %d", upTo, capped, err, want)
+				}
+			}
+		})
+	}
+}
+
 func TestApproximateTrimRemovesWholeSegmentsOnly(t *testing.T) {
 	forEachPolicy(t, func(t *testing.T, cfg Config) {
 		l, _ := openLog(t, cfg)

@@ -31,22 +31,88 @@ func (l *Log) Trim(t Trim) (uint64, error) {
 		return 0, err
 	}
 	before := l.liveRecordsLocked()
-	var newStart uint64
-	var err error
-	switch {
-	case t.ByMinID && t.Approx:
-		newStart = l.wholeSegmentsBelow(func(s *segment) bool { return s.end.lastIDBefore.Less(t.MinID) })
-	case t.ByMinID:
-		newStart, err = l.offsetOfFirstLocked(searchID(t.MinID))
-	case t.Approx:
-		newStart = l.approxMaxLenStart(t.MaxLen)
-	default:
-		newStart, err = l.exactMaxLenStart(t.MaxLen)
-	}
+	newStart, err := l.trimStartLocked(t)
 	if err == nil {
 		err = l.moveLogStartLocked(newStart)
 	}
 	return before - l.liveRecordsLocked(), err
+}
+
+// trimStartLocked returns the log start that t asks for (at or below the current one: nothing to
+// do).
+func (l *Log) trimStartLocked(t Trim) (uint64, error) {
+	switch {
+	case t.ByMinID && t.Approx:
+		return l.wholeSegmentsBelow(func(s *segment) bool { return s.end.lastIDBefore.Less(t.MinID) }), nil
+	case t.ByMinID:
+		return l.offsetOfFirstLocked(searchID(t.MinID))
+	case t.Approx:
+		return l.approxMaxLenStart(t.MaxLen), nil
+	default:
+		return l.exactMaxLenStart(t.MaxLen)
+	}
+}
+
+// PlanTrim returns the log start Trim(t) would move to, and how many live records it would
+// remove, without changing anything: a replicated partition's leader plans a trim, logs the new
+// start, and every replica applies it with TrimTo once it commits. Only records below upTo (the
+// commit point) are trimmed: a trim never removes what a failover could still truncate.
+func (l *Log) PlanTrim(t Trim, upTo uint64) (start, removed uint64, err error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	start, err = l.trimStartLocked(t)
+	if err != nil {
+		return 0, 0, err
+	}
+	start = min(start, upTo, l.nextOffset())
+	if start <= l.meta.LogStart {
+		return l.meta.LogStart, 0, nil
+	}
+	live, err := l.liveBetweenLocked(l.meta.LogStart, start)
+	return start, live, err
+}
+
+// TrimTo moves the log start to start (no-op at or below the current one; at most the log end)
+// and returns how many live records went.
+func (l *Log) TrimTo(start uint64) (uint64, error) {
+	l.syncMu.Lock()
+	defer l.syncMu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return 0, err
+	}
+	before := l.liveRecordsLocked()
+	err := l.moveLogStartLocked(min(start, l.nextOffset()))
+	return before - l.liveRecordsLocked(), err
+}
+
+// LiveBetween counts the live data records with offsets in [from, to).
+func (l *Log) LiveBetween(from, to uint64) (uint64, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.liveBetweenLocked(max(from, l.meta.LogStart), to)
+}
+
+// liveBetweenLocked counts the live data records with offsets in [from, to).
+func (l *Log) liveBetweenLocked(from, to uint64) (uint64, error) {
+	var n uint64
+	for _, s := range l.segments {
+		lo, hi := max(from, s.baseOffset), min(to, s.nextOffset())
+		if lo >= hi {
+			continue
+		}
+		below, err := l.countDataBelow(s, hi)
+		if err != nil {
+			return 0, err
+		}
+		above, err := l.countDataBelow(s, lo)
+		if err != nil {
+			return 0, err
+		}
+		n += below - above - uint64(l.tombstones.countIn(lo, hi))
+	}
+	return n, nil
 }
 
 // EnforceRetention applies the configured Retention at time nowMs, deleting whole sealed

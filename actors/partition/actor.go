@@ -77,6 +77,13 @@ type partitionActor struct {
 	// incarnations counts Started messages: more than one means a supervisor restarted the
 	// actor, which StopOnFailure never does.
 	incarnations int
+	// waiters are operations answered when the commit point passes them (control entries the
+	// leader wrote), sorted by waitFor. Invariant: every waiter has waitFor > commit.
+	waiters []waiter
+	// trims are logged trims not yet committed, in log order.
+	trims []pendingTrim
+	// groups is the consumer-group state (see groups.go).
+	groups groupState
 }
 
 // pendingProduce is a produce appended (or found duplicate) and waiting to be durable.
@@ -108,14 +115,14 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		a.advance(a.log.DurableEnd()) // read now: a truncation since may have lowered it
 		a.processReady(ctx)
 	case *trimMsg:
-		// TODO(actors): XTRIM is applied to the leader's log only; it should become a control
-		// entry so followers trim too (a failover brings trimmed records back today).
-		if !a.r.IsLeader() {
-			msg.reply <- trimReply{err: a.p.notLeader()}
-			return
-		}
-		removed, err := a.log.Trim(msg.trim)
-		msg.reply <- trimReply{removed: removed, err: err}
+		a.trim(msg)
+		a.processReady(ctx)
+	case *deleteMsg:
+		a.deleteIDs(msg)
+		a.processReady(ctx)
+	case *groupMsg:
+		a.group(msg)
+		a.processReady(ctx)
 	case *retentionMsg:
 		a.enforceRetention(msg.nowMs)
 	case *logFailedMsg:
@@ -284,6 +291,7 @@ func (a *partitionActor) setCommit(commit uint64) {
 		return
 	}
 	a.commit = commit
+	a.committed(commit)
 	a.p.watch.advance(commit)
 	a.pendingCommit = a.answerUpTo(a.pendingCommit, commit)
 }
@@ -306,6 +314,7 @@ func (a *partitionActor) failPending(err error) {
 		a.answer(e.reply, e.bytes, Produced{}, err)
 	}
 	a.pending, a.pendingCommit = nil, nil
+	a.failWaiters(0, err)
 }
 
 func (a *partitionActor) enforceRetention(nowMs int64) {

@@ -75,6 +75,9 @@ func (a *partitionActor) applyWrites(writes []replication.LogWrite) error {
 		}
 		if h.IsControl() {
 			changedConfigs = true
+			if err := a.applyControl(w.Batch, h); err != nil {
+				return err
+			}
 		} else {
 			a.producers.record(h, Produced{BaseOffset: appended.BaseOffset, NextOffset: appended.NextOffset,
 				FirstID: appended.FirstID, LastID: appended.LastID})
@@ -103,6 +106,9 @@ func (a *partitionActor) truncated(end uint64) error {
 		return out
 	}
 	a.pending, a.pendingCommit = keep(a.pending), keep(a.pendingCommit)
+	if err := a.truncatedControl(end); err != nil {
+		return err
+	}
 	cfg := a.p.cfg
 	a.producers = newProducerTable(cfg.ProducerWindowBatches, cfg.MaxProducers)
 	if err := rebuildProducers(a.log, cfg.ProducerScanRecords, &a.producers); err != nil {
@@ -155,6 +161,7 @@ func (a *partitionActor) publishLeadership(wasLeader bool) {
 			a.answer(e.reply, e.bytes, Produced{}, err)
 		}
 		a.pending, a.pendingCommit = nil, nil
+		a.failWaiters(0, err)
 	}
 	a.markUnclean()
 }

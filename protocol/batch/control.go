@@ -14,6 +14,13 @@ const (
 	// ControlConfig sets a partition's replica set (voters and learners); a replica uses the
 	// newest one in its log, committed or not. The value is encoded by actors/replication.
 	ControlConfig byte = 3
+	// ControlGroup is one consumer-group change (create, deliver, ack, claim, ...); the value is
+	// encoded by actors/group. Every replica applies it to its group state in log order.
+	ControlGroup byte = 4
+	// ControlTrim moves the log start (XTRIM, XADD's MAXLEN/MINID): the value is the new log
+	// start, 8 bytes little-endian, computed by the leader. Replicas apply it once it commits, so
+	// a trim that a failover truncates never removed anything.
+	ControlTrim byte = 5
 )
 
 // TombstoneOffset returns the deleted offset of a control record, and false when the record is
