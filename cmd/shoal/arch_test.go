@@ -88,7 +88,7 @@ var layers = []layer{
 	{pkg: "cluster", imports: []string{"cluster/ring"}, modules: []string{moduleMemberlist, moduleMsgpack}},
 
 	{pkg: "actors/replication", imports: []string{"protocol", "protocol/batch"}, pure: true},
-	{pkg: "actors/group", imports: []string{"protocol"}, pure: true},
+	{pkg: "actors/group", imports: []string{"protocol", "protocol/batch"}, pure: true},
 	{pkg: "actors", imports: actorsImports, modules: []string{moduleProtoactor}},
 	{pkg: "actors/partition", imports: actorsImports, modules: []string{moduleProtoactor}},
 	{pkg: "actors/node", imports: actorsImports, modules: []string{moduleProtoactor}},
