@@ -40,6 +40,10 @@ type ClusterConfig struct {
 	// TickInterval, HeartbeatTicks and ElectionTicks time the replication cores (defaults above).
 	TickInterval                  time.Duration
 	HeartbeatTicks, ElectionTicks int
+	// MoveRate bounds the log bytes per second this node's leaders send to learners: replicas
+	// catching up in a move or an RF restore (0: unlimited). One budget for the whole node;
+	// appends past it wait for the replication core to resend them (partition.MoveThrottle).
+	MoveRate int64
 	// Dial connects to another node's broker address (nil: TCP with protocol/transport). Only
 	// the simulation sets it, with an in-memory network.
 	Dial func(ctx context.Context, addr string) (PeerConn, error)
@@ -78,6 +82,9 @@ func (c *ClusterConfig) validate(nodeID string) error {
 		errs = append(errs, errors.New("actors: Cluster.Membership is nil"))
 	} else if id := c.Membership.LocalID(); id != nodeID {
 		errs = append(errs, fmt.Errorf("actors: membership node id %q differs from the broker's %q", id, nodeID))
+	}
+	if c.MoveRate < 0 {
+		errs = append(errs, fmt.Errorf("actors: Cluster.MoveRate %d bytes/s is negative (0: unlimited)", c.MoveRate))
 	}
 	if c.DeadGrace < 0 || c.TickInterval < 0 || c.HeartbeatTicks < 0 || c.ElectionTicks < 0 {
 		errs = append(errs, fmt.Errorf("actors: negative cluster timing (dead grace %v, tick %v, heartbeat %d, election %d)",

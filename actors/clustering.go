@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/shoalmq/shoal/actors/node"
+	"github.com/shoalmq/shoal/actors/partition"
 	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/protocol"
 )
@@ -26,11 +27,13 @@ const (
 // clusterRuntime is the broker's cluster half: the peer links, the membership watcher and the
 // ticker of the replication cores.
 type clusterRuntime struct {
-	cfg     ClusterConfig
-	peers   *peers
-	members atomic.Pointer[map[string]cluster.Member]
-	stop    chan struct{}
-	wg      sync.WaitGroup
+	cfg   ClusterConfig
+	peers *peers
+	// throttle is the node's budget of bytes sent to learners (ClusterConfig.MoveRate).
+	throttle *partition.MoveThrottle
+	members  atomic.Pointer[map[string]cluster.Member]
+	stop     chan struct{}
+	wg       sync.WaitGroup
 
 	// forward holds connections to other nodes for forwarded catalog changes.
 	forwardMu sync.Mutex
@@ -47,6 +50,7 @@ func newClusterRuntime(cfg ClusterConfig, self string, b *Broker) *clusterRuntim
 		rt.dial = tcpDial("shoal-peer-" + self)
 	}
 	rt.peers = newPeers(self, rt.brokerAddr, rt.dial, b.log)
+	rt.throttle = partition.NewMoveThrottle(rt.cfg.MoveRate, b.cfg.Now)
 	return rt
 }
 
@@ -61,7 +65,7 @@ func (rt *clusterRuntime) brokerAddr(id string) (string, bool) {
 
 func (rt *clusterRuntime) nodeConfig(self string) *node.ClusterConfig {
 	return &node.ClusterConfig{NodeID: self, Peers: rt.peers, Bootstrap: rt.cfg.Bootstrap,
-		HeartbeatTicks: rt.cfg.HeartbeatTicks, ElectionTicks: rt.cfg.ElectionTicks}
+		HeartbeatTicks: rt.cfg.HeartbeatTicks, ElectionTicks: rt.cfg.ElectionTicks, MoveThrottle: rt.throttle}
 }
 
 // start runs the membership watcher and the ticker.
@@ -432,4 +436,13 @@ func describeReplicas(ids []string, alive func(string) bool) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// MoveThrottle returns the node's move budget and the estimate of the bytes its moves still
+// have to send, and false when the node is standalone.
+func (b *Broker) MoveThrottle() (partition.MoveThrottleStats, bool) {
+	if b.cluster == nil {
+		return partition.MoveThrottleStats{}, false
+	}
+	return b.cluster.throttle.Stats(), true
 }

@@ -37,6 +37,9 @@ type ClusterConfig struct {
 	Bootstrap bool
 	// Replication core timing (0: its defaults).
 	HeartbeatTicks, ElectionTicks int
+	// MoveThrottle limits the bytes the node's leaders send to learners of topic partitions
+	// (nil: no limit, nothing counted as moved). The catalog never uses it.
+	MoveThrottle *partition.MoveThrottle
 }
 
 // View is the node's picture of the membership, given by the broker whenever it changes.

@@ -254,6 +254,7 @@ func (s *supervisor) partitionConfig(settings TopicSettings, id int32) partition
 	}
 	if c := cfg.Cluster; c != nil {
 		pc.NodeID, pc.Peers, pc.HeartbeatTicks, pc.ElectionTicks = c.NodeID, c.Peers, c.HeartbeatTicks, c.ElectionTicks
+		pc.MoveThrottle = c.MoveThrottle
 		pc.Voters = []string{} // not in the set at creation: a learner until a config entry says otherwise
 		if assigned := settings.assignmentOf(id); slices.Contains(assigned, c.NodeID) {
 			pc.Voters = slices.Clone(assigned)

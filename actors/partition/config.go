@@ -60,6 +60,10 @@ type Config struct {
 	RecordBootstrap               bool
 	Peers                         Peers
 	HeartbeatTicks, ElectionTicks int
+	// MoveThrottle, shared by the node's partitions, limits the log bytes this replica sends,
+	// as leader, to learners (moves and RF restores) and counts them as moved; nil: no limit,
+	// and nothing counted (the catalog, whose learners are permanent).
+	MoveThrottle *MoveThrottle
 	// Dispatcher runs the actor; nil means protoactor's default (a goroutine per mailbox run).
 	// Tests may pass actor.NewSynchronizedDispatcher.
 	Dispatcher actor.Dispatcher

@@ -5,11 +5,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"syscall"
 	"time"
@@ -210,10 +212,13 @@ func clusterRebalance(ctx context.Context, args []string, stdout, stderr io.Writ
 	return watchMoves(ctx, f, stdout, stderr)
 }
 
-// watchMoves shows the moves as a progress bar (moves done out of the most seen at once), with a
-// rate and an estimate, until none is in progress or queued.
+// watchMoves shows the moves as a progress bar (moves done out of the most seen at once) with
+// the bytes the moves under way still have to send, the rate they go at and an estimate, until
+// none is in progress or queued. The bytes come from each member's HTTP /moves (a member whose
+// HTTP address is unknown or silent is left out of the sums).
 func watchMoves(ctx context.Context, f adminFlags, stdout, stderr io.Writer) int {
-	start, most := time.Now(), 0
+	most := 0
+	var rate moveRate
 	for {
 		status, err := fetchClusterStatus(ctx, f.addrs, f.timeout)
 		if err != nil {
@@ -222,8 +227,9 @@ func watchMoves(ctx context.Context, f adminFlags, stdout, stderr io.Writer) int
 		}
 		left := status.Moves.InProgress + status.Moves.Queued
 		most = max(most, left)
-		done := most - left
-		fmt.Fprintf(stdout, "\r%s", moveProgress(done, most, left, time.Since(start), status.Moves.Paused))
+		bytes := fetchMoveBytes(ctx, status.Members, f.timeout)
+		rate.observe(bytes.SentBytes, time.Now())
+		fmt.Fprintf(stdout, "\r%s", moveProgress(most-left, most, left, bytes, rate.bytesPerSecond(), status.Moves.Paused))
 		if left == 0 {
 			fmt.Fprintln(stdout, "\nno moves left: every partition is where placement wants it")
 			return exitOK
@@ -237,21 +243,120 @@ func watchMoves(ctx context.Context, f adminFlags, stdout, stderr io.Writer) int
 	}
 }
 
-// moveProgress renders one progress line: a bar, counts, rate and ETA.
-func moveProgress(done, total, left int, elapsed time.Duration, paused bool) string {
+// fetchMoveBytes sums the move figures of the alive members that answer on HTTP.
+func fetchMoveBytes(ctx context.Context, members []protocol.MemberStatus, timeout time.Duration) moveReport {
+	var sum moveReport
+	for _, m := range members {
+		if m.State != "alive" || m.HTTPAddr == "" {
+			continue
+		}
+		r, err := fetchMoveReport(ctx, m.HTTPAddr, timeout)
+		if err != nil {
+			continue
+		}
+		sum.SentBytes += r.SentBytes
+		sum.HeldBytes += r.HeldBytes
+		sum.BytesLeft += r.BytesLeft
+		if r.RateLimit == 0 || sum.RateLimit < 0 {
+			sum.RateLimit = -1 // some node is unlimited
+		} else {
+			sum.RateLimit += r.RateLimit
+		}
+	}
+	return sum
+}
+
+func fetchMoveReport(ctx context.Context, addr string, timeout time.Duration) (moveReport, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+movesPath, nil)
+	if err != nil {
+		return moveReport{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return moveReport{}, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return moveReport{}, fmt.Errorf("%s%s: %s", addr, movesPath, resp.Status)
+	}
+	var r moveReport
+	return r, json.NewDecoder(io.LimitReader(resp.Body, 1<<16)).Decode(&r)
+}
+
+// moveRate is the rate of the bytes sent to catching-up replicas over the last few polls.
+type moveRate struct {
+	samples []rateSample // oldest first, at most rateWindow
+}
+
+type rateSample struct {
+	sent uint64
+	at   time.Time
+}
+
+// rateWindow: the rate is measured over this many polls (2 s at statusPoll).
+const rateWindow = 8
+
+func (r *moveRate) observe(sent uint64, at time.Time) {
+	if n := len(r.samples); n > 0 && sent < r.samples[n-1].sent {
+		r.samples = r.samples[:0] // a member restarted or left: start over
+	}
+	r.samples = append(r.samples, rateSample{sent, at})
+	if len(r.samples) > rateWindow {
+		r.samples = r.samples[1:]
+	}
+}
+
+// bytesPerSecond returns the rate over the window (0 before two samples).
+func (r *moveRate) bytesPerSecond() float64 {
+	if len(r.samples) < 2 {
+		return 0
+	}
+	first, last := r.samples[0], r.samples[len(r.samples)-1]
+	if secs := last.at.Sub(first.at).Seconds(); secs > 0 {
+		return float64(last.sent-first.sent) / secs
+	}
+	return 0
+}
+
+// moveProgress renders one progress line: a bar, counts, the bytes left, the rate against
+// --move-rate, and the ETA of the bytes left.
+func moveProgress(done, total, left int, bytes moveReport, rate float64, paused bool) string {
 	const width = 30
 	filled := width
 	if total > 0 {
 		filled = width * done / total
 	}
 	bar := strings.Repeat("=", filled) + strings.Repeat(" ", width-filled)
-	line := fmt.Sprintf("[%s] %d/%d moves done, %d left", bar, done, total, left)
-	if done > 0 && elapsed > 0 {
-		rate := float64(done) / elapsed.Seconds()
-		line += fmt.Sprintf(", %.1f/s, ETA %v", rate, (time.Duration(float64(left) / rate * float64(time.Second))).Round(time.Second))
+	line := fmt.Sprintf("[%s] %d/%d moves done, %d left, %s left at %s/s", bar, done, total, left,
+		humanBytes(float64(bytes.BytesLeft)), humanBytes(rate))
+	switch {
+	case bytes.RateLimit > 0:
+		line += fmt.Sprintf(" (limit %s/s)", humanBytes(float64(bytes.RateLimit)))
+	case bytes.RateLimit < 0:
+		line += " (no limit)"
+	}
+	if rate > 0 && bytes.BytesLeft > 0 {
+		line += fmt.Sprintf(", ETA %v", time.Duration(float64(bytes.BytesLeft)/rate*float64(time.Second)).Round(time.Second))
 	}
 	if paused {
 		line += " (paused: shoal cluster rebalance --resume)"
 	}
 	return line
+}
+
+// humanBytes renders a byte count in KiB, MiB or GiB.
+func humanBytes(n float64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%.0f B", n)
+	}
+	for i, suffix := range []string{"KiB", "MiB", "GiB"} {
+		if n < unit*unit || i == 2 {
+			return fmt.Sprintf("%.1f %s", n/unit, suffix)
+		}
+		n /= unit
+	}
+	return ""
 }

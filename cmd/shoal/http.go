@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/shoalmq/shoal/actors"
 	"html/template"
 	"log/slog"
 	"net"
@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/shoalmq/shoal/actors"
+	"github.com/shoalmq/shoal/actors/partition"
 )
 
 // partitionStat is one hosted partition as the HTTP side shows it.
@@ -39,6 +41,25 @@ type nodeView interface {
 	Cluster() string
 	// ClusterMetrics returns the cluster's figures, and false when the node is standalone.
 	ClusterMetrics() (actors.ClusterMetrics, bool)
+	// MoveThrottle returns the node's move budget and what its moves have left to send, and
+	// false when the node is standalone.
+	MoveThrottle() (partition.MoveThrottleStats, bool)
+}
+
+// movesPath serves the node's move figures as JSON (moveReport), for
+// `shoal cluster rebalance --watch`, which sums them over the members.
+const movesPath = "/moves"
+
+// moveReport is the JSON of movesPath.
+type moveReport struct {
+	// RateLimit: --move-rate in bytes per second (0: unlimited).
+	RateLimit int64 `json:"rate_limit_bytes"`
+	// SentBytes: bytes this node's leaders sent to replicas catching up, since it started.
+	SentBytes uint64 `json:"sent_bytes"`
+	// HeldBytes: bytes of appends held back by the rate limit (resent later).
+	HeldBytes uint64 `json:"held_bytes"`
+	// BytesLeft estimates what the moves this node leads still have to send.
+	BytesLeft int64 `json:"bytes_left"`
 }
 
 // httpServer serves /healthz, /readyz, /metrics and the status page.
@@ -67,6 +88,15 @@ func startHTTP(addr, nodeID string, view nodeView, fsyncSeconds prometheus.Histo
 		fmt.Fprintln(w, "ready")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET "+movesPath, func(w http.ResponseWriter, _ *http.Request) {
+		st, ok := view.MoveThrottle()
+		if !ok {
+			http.Error(w, "a standalone node moves no replicas", http.StatusNotFound)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(moveReport{RateLimit: st.RateBytes, SentBytes: st.GrantedBytes, HeldBytes: st.HeldBytes, BytesLeft: st.BytesLeft})
+	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		if err := statusPage.Execute(w, statusData{NodeID: nodeID, Ready: view.NotReady() == "", Cluster: view.Cluster(), Partitions: view.Partitions()}); err != nil {
@@ -146,11 +176,15 @@ var (
 	descMovesFinished   = prometheus.NewDesc("shoal_cluster_moves_finished_total", "Replica moves this node's leaders finished.", nil, nil)
 	descMovesCancelled  = prometheus.NewDesc("shoal_cluster_moves_cancelled_total", "Replica moves stopped short of their target (no longer wanted).", nil, nil)
 	descMovedBytes      = prometheus.NewDesc("shoal_cluster_moved_bytes_total", "Log bytes this node's leaders sent to new replicas.", nil, nil)
+	descMoveRate        = prometheus.NewDesc("shoal_cluster_move_rate_limit_bytes", "Bytes per second this node's leaders may send to replicas catching up (--move-rate; 0: unlimited).", nil, nil)
+	descMoveHeld        = prometheus.NewDesc("shoal_cluster_move_held_bytes_total", "Bytes of appends to replicas catching up held back by --move-rate (the replication core resends them).", nil, nil)
+	descMoveResent      = prometheus.NewDesc("shoal_cluster_move_resent_bytes_total", "Bytes sent again to replicas catching up (lost or held-back appends, a move restarted by a new leader).", nil, nil)
+	descMoveBytesLeft   = prometheus.NewDesc("shoal_cluster_move_bytes_left", "Estimated bytes the moves this node leads still have to send.", nil, nil)
 )
 
 func (c *clusterCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUnderReplicated, descLeaderless, descMovesInProgress, descMovesQueued,
-		descMovesStarted, descMovesFinished, descMovesCancelled, descMovedBytes} {
+		descMovesStarted, descMovesFinished, descMovesCancelled, descMovedBytes, descMoveRate, descMoveHeld, descMoveResent, descMoveBytesLeft} {
 		ch <- d
 	}
 }
@@ -168,6 +202,12 @@ func (c *clusterCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descMovesFinished, prometheus.CounterValue, float64(m.MovesFinished))
 	ch <- prometheus.MustNewConstMetric(descMovesCancelled, prometheus.CounterValue, float64(m.MovesCancelled))
 	ch <- prometheus.MustNewConstMetric(descMovedBytes, prometheus.CounterValue, float64(m.MovedBytes))
+	if t, ok := c.view.MoveThrottle(); ok {
+		ch <- prometheus.MustNewConstMetric(descMoveRate, prometheus.GaugeValue, float64(t.RateBytes))
+		ch <- prometheus.MustNewConstMetric(descMoveHeld, prometheus.CounterValue, float64(t.HeldBytes))
+		ch <- prometheus.MustNewConstMetric(descMoveResent, prometheus.CounterValue, float64(t.ResentBytes))
+		ch <- prometheus.MustNewConstMetric(descMoveBytesLeft, prometheus.GaugeValue, float64(t.BytesLeft))
+	}
 }
 
 // newFsyncHistogram is the fsync latency histogram that storage reports into.

@@ -220,7 +220,7 @@ var profileTiming = map[string]struct {
 func actorsClusterConfig(cc clusterFlags, m *cluster.Membership, bootstrap bool) *actors.ClusterConfig {
 	timing := profileTiming[cc.Profile]
 	return &actors.ClusterConfig{
-		Membership: m, Bootstrap: bootstrap, DeadGrace: cc.DeadGrace,
+		Membership: m, Bootstrap: bootstrap, DeadGrace: cc.DeadGrace, MoveRate: cc.MoveRate,
 		TickInterval: timing.tick, HeartbeatTicks: timing.heartbeatTicks, ElectionTicks: timing.elections,
 	}
 }
@@ -335,6 +335,16 @@ func (s *nodeState) ClusterMetrics() (actors.ClusterMetrics, bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	return b.ClusterMetrics(ctx), true
+}
+
+// MoveThrottle returns the node's move budget and bytes left; false standalone or before the
+// broker runs.
+func (s *nodeState) MoveThrottle() (partition.MoveThrottleStats, bool) {
+	b := s.broker.Load()
+	if b == nil || !s.clustered {
+		return partition.MoveThrottleStats{}, false
+	}
+	return b.MoveThrottle()
 }
 
 // Cluster describes the node's cluster for the status page ("" for a standalone node).

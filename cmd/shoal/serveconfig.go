@@ -50,7 +50,15 @@ type clusterFlags struct {
 	Join       []string // --join, seed gossip addresses; empty for the first node of a cluster
 	Profile    string   // cluster.ProfileLAN or cluster.ProfileLocal
 	DeadGrace  time.Duration
+	// MoveRate: --move-rate, bytes per second this node's leaders send to replicas catching up
+	// (moves and RF restores); 0 unlimited.
+	MoveRate int64
 }
+
+// defaultMoveRate is --move-rate's default: 64 MiB/s, about half of a 1 Gbit/s link (and a
+// sixth of a 10 Gbit/s one), so moves leave clients most of the network and of a disk that
+// also takes their writes; with the two-moves-per-node bound a 1 GB partition moves in 16 s.
+const defaultMoveRate = 64 << 20
 
 // serveFlags holds the raw flag values; validate turns them into a serveConfig.
 type serveFlags struct {
@@ -62,6 +70,7 @@ type serveFlags struct {
 	autoCreate                            bool
 	gossipAddr, join, gossipProfile       string
 	deadGrace                             time.Duration
+	moveRate                              int64
 }
 
 func defineServeFlags(fs *flag.FlagSet) *serveFlags {
@@ -85,6 +94,7 @@ func defineServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&f.join, "join", "", "comma-separated gossip addresses of running nodes to join (needs --gossip-addr; none: start a new cluster)")
 	fs.StringVar(&f.gossipProfile, "gossip-profile", cluster.ProfileLAN, "failure detection: lan (a few seconds) or local (fast, one host and tests)")
 	fs.DurationVar(&f.deadGrace, "dead-grace", actors.DefaultDeadGrace, "how long a node must stay dead before its replicas are replaced elsewhere")
+	fs.Int64Var(&f.moveRate, "move-rate", defaultMoveRate, "bytes per second this node's leaders send to replicas catching up (moves, RF restores); 0: unlimited")
 	return f
 }
 
@@ -177,6 +187,9 @@ func (f *serveFlags) validateCluster(errs []error) (*clusterFlags, []error) {
 	if f.deadGrace <= 0 {
 		bad("--dead-grace %v: must be positive (e.g. 5s)", f.deadGrace)
 	}
+	if f.moveRate < 0 {
+		bad("--move-rate %d: must be 0 (unlimited) or a rate in bytes per second (e.g. %d)", f.moveRate, defaultMoveRate)
+	}
 	if f.gossipAddr == "" {
 		if len(seeds) > 0 {
 			bad("--join %q needs --gossip-addr: give this node's own gossip address too, e.g. --gossip-addr 127.0.0.1:7946", f.join)
@@ -196,7 +209,7 @@ func (f *serveFlags) validateCluster(errs []error) (*clusterFlags, []error) {
 	if host, _, err := net.SplitHostPort(f.brokerAddr); err == nil && unspecifiedHost(host) {
 		bad("--broker-addr %q: the other nodes dial this address, so give one they can reach (e.g. 10.0.0.5:7070), not an unspecified host", f.brokerAddr)
 	}
-	return &clusterFlags{GossipAddr: f.gossipAddr, Join: seeds, Profile: f.gossipProfile, DeadGrace: f.deadGrace}, errs
+	return &clusterFlags{GossipAddr: f.gossipAddr, Join: seeds, Profile: f.gossipProfile, DeadGrace: f.deadGrace, MoveRate: f.moveRate}, errs
 }
 
 // gossipAddrProblem says why addr cannot be bound by memberlist (an IP and a port), or "".

@@ -96,17 +96,19 @@ func TestServeConfigCluster(t *testing.T) {
 		t.Fatalf("no --gossip-addr: cluster %+v (%s), want a standalone node", cfg.Cluster, stderr.String())
 	}
 	cfg, _, ok = parseServeConfig([]string{"--gossip-addr", "127.0.0.1:0", "--join", "127.0.0.1:7172, 127.0.0.1:7272"},
-		envOf(map[string]string{"SHOAL_GOSSIP_PROFILE": "local", "SHOAL_DEAD_GRACE": "2s"}), &stderr)
+		envOf(map[string]string{"SHOAL_GOSSIP_PROFILE": "local", "SHOAL_DEAD_GRACE": "2s", "SHOAL_MOVE_RATE": "1048576"}), &stderr)
 	if !ok {
 		t.Fatalf("parse: %s", stderr.String())
 	}
-	want := clusterFlags{GossipAddr: "127.0.0.1:0", Join: []string{"127.0.0.1:7172", "127.0.0.1:7272"}, Profile: "local", DeadGrace: 2 * time.Second}
+	want := clusterFlags{GossipAddr: "127.0.0.1:0", Join: []string{"127.0.0.1:7172", "127.0.0.1:7272"}, Profile: "local", DeadGrace: 2 * time.Second, MoveRate: 1 << 20}
 	if cfg.Cluster == nil || !reflect.DeepEqual(*cfg.Cluster, want) {
 		t.Fatalf("cluster flags %+v, want %+v", cfg.Cluster, want)
 	}
 	cfg, _, ok = parseServeConfig([]string{"--gossip-addr", ":7946"}, envOf(nil), &stderr)
-	if !ok || cfg.Cluster.Profile != "lan" || cfg.Cluster.DeadGrace != actors.DefaultDeadGrace || cfg.Cluster.Join != nil {
-		t.Fatalf("defaults: %+v (%s), want profile lan, dead grace %v, no seeds", cfg.Cluster, stderr.String(), actors.DefaultDeadGrace)
+	if !ok || cfg.Cluster.Profile != "lan" || cfg.Cluster.DeadGrace != actors.DefaultDeadGrace || cfg.Cluster.Join != nil ||
+		cfg.Cluster.MoveRate != defaultMoveRate {
+		t.Fatalf("defaults: %+v (%s), want profile lan, dead grace %v, move rate %d, no seeds", cfg.Cluster, stderr.String(),
+			actors.DefaultDeadGrace, defaultMoveRate)
 	}
 }
 
@@ -122,6 +124,8 @@ func TestServeConfigClusterMistakes(t *testing.T) {
 			[]string{`--join "10.0.0.5:7946" needs --gossip-addr`}},
 		{"negative dead grace", []string{"--gossip-addr", "127.0.0.1:0", "--dead-grace", "-1s"},
 			[]string{"--dead-grace -1s: must be positive"}},
+		{"negative move rate", []string{"--gossip-addr", "127.0.0.1:0", "--move-rate", "-1"},
+			[]string{"--move-rate -1: must be 0 (unlimited)"}},
 		{"gossip host name", []string{"--gossip-addr", "localhost:7946"},
 			[]string{`--gossip-addr "localhost:7946": host "localhost": gossip binds an IP address`}},
 		{"gossip without port", []string{"--gossip-addr", "127.0.0.1"},
