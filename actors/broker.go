@@ -198,6 +198,12 @@ func (b *Broker) handle(ctx context.Context, t protocol.MessageType, body []byte
 		return decodeAndServe(ctx, body, b.clusterStatus)
 	case protocol.TypeClusterAdmin:
 		return decodeAndServe(ctx, body, b.clusterAdmin)
+	case protocol.TypeDelete:
+		return decodeAndServe(ctx, body, b.deleteRecords)
+	case protocol.TypeStreamInfo:
+		return decodeAndServe(ctx, body, b.streamInfo)
+	case protocol.TypeCommand:
+		return decodeAndServe(ctx, body, b.redisForwarded)
 	case protocol.TypeReplicate:
 		if err := b.replicate(body); err != nil {
 			return nil, err

@@ -226,11 +226,12 @@ func (rt *clusterRuntime) view(members map[string]cluster.Member, downSince map[
 	return v, sig
 }
 
-// forwardCall sends a catalog request to the node that leads __meta.
-func (rt *clusterRuntime) forwardCall(ctx context.Context, leader string, t protocol.MessageType, req any) error {
+// forwardCall sends a request to the node leader (the leader of __meta, or of a partition) and
+// decodes its answer into resp (nil: none wanted).
+func (rt *clusterRuntime) forwardCall(ctx context.Context, leader string, t protocol.MessageType, req, resp any) error {
 	addr, ok := rt.brokerAddr(leader)
 	if !ok {
-		return protocol.Errorf(protocol.ErrUnavailable, "the catalog leader %s has no known address yet: retry shortly", leader)
+		return protocol.Errorf(protocol.ErrUnavailable, "the leader %s has no known address yet: retry shortly", leader)
 	}
 	rt.forwardMu.Lock()
 	conn := rt.forward[addr]
@@ -238,7 +239,7 @@ func (rt *clusterRuntime) forwardCall(ctx context.Context, leader string, t prot
 	if conn == nil {
 		c, err := rt.dial(ctx, addr)
 		if err != nil {
-			return protocol.Errorf(protocol.ErrUnavailable, "forward to the catalog leader %s at %s: %v", leader, addr, err)
+			return protocol.Errorf(protocol.ErrUnavailable, "forward to the leader %s at %s: %v", leader, addr, err)
 		}
 		rt.forwardMu.Lock()
 		if old := rt.forward[addr]; old != nil {
@@ -250,7 +251,7 @@ func (rt *clusterRuntime) forwardCall(ctx context.Context, leader string, t prot
 		rt.forwardMu.Unlock()
 		conn = c
 	}
-	err := conn.Call(ctx, t, req, nil)
+	err := conn.Call(ctx, t, req, resp)
 	if err != nil && protocol.CodeOf(err) == protocol.CodeUnknown && !errors.Is(err, protocol.ErrUnknown) {
 		// Not an answer of the leader: the connection failed; drop it.
 		_ = conn.Close()
@@ -259,7 +260,7 @@ func (rt *clusterRuntime) forwardCall(ctx context.Context, leader string, t prot
 			delete(rt.forward, addr)
 		}
 		rt.forwardMu.Unlock()
-		return protocol.Errorf(protocol.ErrUnavailable, "forward to the catalog leader %s: %v", leader, err)
+		return protocol.Errorf(protocol.ErrUnavailable, "forward to the leader %s: %v", leader, err)
 	}
 	return err
 }
@@ -287,7 +288,7 @@ func (b *Broker) viaMetaLeader(ctx context.Context, name string, present bool, l
 			return err
 		}
 	}
-	if err := b.cluster.forwardCall(ctx, notLeader.Leader, t, req); err != nil {
+	if err := b.cluster.forwardCall(ctx, notLeader.Leader, t, req, nil); err != nil {
 		return err
 	}
 	if name == "" {

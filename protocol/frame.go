@@ -42,8 +42,16 @@ const (
 	// TypeClusterAdmin carries an operator's decision: drain, undrain or remove a node, pause
 	// or resume rebalancing.
 	TypeClusterAdmin MessageType = 12
+	// TypeDelete deletes records by id (Redis XDEL) on a partition's leader.
+	TypeDelete MessageType = 13
+	// TypeStreamInfo asks a partition's leader for its stream figures (XLEN, XINFO STREAM).
+	TypeStreamInfo MessageType = 14
+	// TypeCommand is a Redis stream command (XADD, XRANGE, XGROUP, XREADGROUP, XACK, ...) run by
+	// one partition's leader: the Redis front forwards commands with it, and the client's group
+	// consumer speaks it.
+	TypeCommand MessageType = 15
 
-	typeLast = TypeClusterAdmin
+	typeLast = TypeCommand
 )
 
 var typeNames = [...]string{
@@ -51,6 +59,7 @@ var typeNames = [...]string{
 	TypeDeleteTopic: "delete-topic", TypeListTopics: "list-topics", TypeProduce: "produce",
 	TypeFetch: "fetch", TypeListOffsets: "list-offsets", TypeTrim: "trim",
 	TypeReplicate: "replicate", TypeClusterStatus: "cluster-status", TypeClusterAdmin: "cluster-admin",
+	TypeDelete: "delete", TypeStreamInfo: "stream-info", TypeCommand: "command",
 }
 
 // String returns the type's name, for logs and metrics.

@@ -239,6 +239,55 @@ type TrimRequest struct {
 	Approx    bool     `msgpack:"approx,omitempty"`
 }
 
+// DeleteRequest deletes the records with the given ids from one partition (Redis XDEL): the
+// leader logs tombstones and answers once they commit.
+type DeleteRequest struct {
+	Topic     string     `msgpack:"topic"`
+	Partition int32      `msgpack:"partition"`
+	IDs       []batch.ID `msgpack:"ids"`
+}
+
+// CountResponse answers with a count (XDEL: the records that existed and were deleted).
+type CountResponse struct {
+	Count uint64 `msgpack:"count"`
+}
+
+// StreamInfoRequest asks for one partition's stream figures.
+type StreamInfoRequest struct {
+	Topic     string `msgpack:"topic"`
+	Partition int32  `msgpack:"partition"`
+}
+
+// StreamInfoResponse is a partition seen as a Redis stream, from its leader.
+type StreamInfoResponse struct {
+	// Length is the number of live records (XLEN).
+	Length uint64 `msgpack:"length"`
+	// LastID is the last id the stream generated (0-0 when none).
+	LastID batch.ID `msgpack:"last_id"`
+	// FirstID is the id of the first live record (0-0 when empty).
+	FirstID       batch.ID `msgpack:"first_id"`
+	LogStart      uint64   `msgpack:"log_start"`
+	HighWatermark uint64   `msgpack:"high_watermark"`
+	EntriesAdded  uint64   `msgpack:"entries_added"`
+	MaxDeletedID  batch.ID `msgpack:"max_deleted_id"`
+	Groups        int      `msgpack:"groups"`
+}
+
+// CommandRequest is a Redis stream command for the leader of one partition of the topic its key
+// names (the Redis front uses partition 0). Args are the command's words as a Redis client sends
+// them; Proto is the RESP version of the reply (2 or 3).
+type CommandRequest struct {
+	Partition int32    `msgpack:"partition"`
+	Args      [][]byte `msgpack:"args"`
+	Proto     uint8    `msgpack:"proto"`
+}
+
+// CommandResponse carries the command's reply, RESP-encoded (an error reply included: a Redis
+// error is an answer, not a failed request).
+type CommandResponse struct {
+	Reply []byte `msgpack:"reply"`
+}
+
 // TrimResponse says how many records went.
 type TrimResponse struct {
 	Removed uint64 `msgpack:"removed"`

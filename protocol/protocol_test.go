@@ -136,6 +136,12 @@ func sampleMessages() []any {
 		&ListOffsetsResponse{Results: []OffsetResult{{Partition: 0, Offset: 12}}},
 		&TrimRequest{Topic: "t", Partition: 0, ByMinID: true, MinID: id, Approx: true},
 		&TrimResponse{Removed: 4},
+		&DeleteRequest{Topic: "t", Partition: 1, IDs: []batch.ID{id, {Ms: 1}}},
+		&CountResponse{Count: 3},
+		&StreamInfoRequest{Topic: "t", Partition: 2},
+		&CommandRequest{Partition: 1, Args: [][]byte{[]byte("XLEN"), []byte("k")}, Proto: 3},
+		&CommandResponse{Reply: []byte(":3\r\n")},
+		&StreamInfoResponse{Length: 4, LastID: id, FirstID: id, LogStart: 1, HighWatermark: 9, EntriesAdded: 10, MaxDeletedID: id, Groups: 2},
 	}
 }
 

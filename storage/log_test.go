@@ -398,6 +398,10 @@ func TestPlanTrimThenTrimToMatchesTrim(t *testing.T) {
 			if err != nil || got != removed || l.LogStart() != start {
 				t.Fatalf("TrimTo(%d): removed %d (err %v), log start %d; want %d removed", start, got, err, l.LogStart(), removed)
 			}
+			st, err := l.StreamStats()
+			if err != nil || st.Added != 500 || st.Len != 498-removed || st.LastID != (batch.ID{Ms: 1049, Seq: 9}) {
+				t.Fatalf("StreamStats after the trim: %+v (err %v); want 500 added, %d long, last id 1049-9", st, err, 498-removed)
+			}
 			// Capped by the commit point and the log end.
 			for _, upTo := range []uint64{start + 7, l.LogEnd() + 10} {
 				capped, _, err := l.PlanTrim(Trim{MaxLen: 0}, upTo)

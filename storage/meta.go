@@ -38,6 +38,10 @@ type partitionMeta struct {
 	// recovery scans control batches from there on.
 	Tombstones        [][2]uint64 `json:"tombstones"`
 	TombstonesThrough uint64      `json:"tombstones_through"`
+	// TrimmedRecords counts the data records (deleted ones too) that left the log through trims
+	// and retention: with the records above the log start, the records ever added (Redis's
+	// entries-added).
+	TrimmedRecords uint64 `json:"trimmed_records,omitempty"`
 	// CleanShutdown is true only between Close and the next Open.
 	CleanShutdown bool `json:"clean_shutdown"`
 }

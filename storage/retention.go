@@ -96,6 +96,12 @@ func (l *Log) LiveBetween(from, to uint64) (uint64, error) {
 
 // liveBetweenLocked counts the live data records with offsets in [from, to).
 func (l *Log) liveBetweenLocked(from, to uint64) (uint64, error) {
+	n, err := l.dataBetweenLocked(from, to)
+	return n - uint64(l.tombstones.countIn(from, to)), err
+}
+
+// dataBetweenLocked counts the data records (deleted ones too) with offsets in [from, to).
+func (l *Log) dataBetweenLocked(from, to uint64) (uint64, error) {
 	var n uint64
 	for _, s := range l.segments {
 		lo, hi := max(from, s.baseOffset), min(to, s.nextOffset())
@@ -110,9 +116,34 @@ func (l *Log) liveBetweenLocked(from, to uint64) (uint64, error) {
 		if err != nil {
 			return 0, err
 		}
-		n += below - above - uint64(l.tombstones.countIn(lo, hi))
+		n += below - above
 	}
 	return n, nil
+}
+
+// StreamStats are the log's figures as a Redis stream.
+type StreamStats struct {
+	// Len is the number of live data records (XLEN); Added the data records ever appended
+	// (entries-added), trimmed and deleted ones included.
+	Len, Added uint64
+	// LastID is the last id (XADD's floor); MaxDeletedOffset the highest deleted offset still
+	// above the log start, and HasDeleted whether there is one.
+	LastID           batch.ID
+	MaxDeletedOffset uint64
+	HasDeleted       bool
+}
+
+// StreamStats returns the log's figures as a Redis stream.
+func (l *Log) StreamStats() (StreamStats, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	st := StreamStats{Len: l.liveRecordsLocked(), LastID: l.lastIDLocked()}
+	data, err := l.dataBetweenLocked(l.meta.LogStart, l.nextOffset())
+	st.Added = l.meta.TrimmedRecords + data
+	if n := len(l.tombstones); n > 0 {
+		st.MaxDeletedOffset, st.HasDeleted = l.tombstones[n-1].offset, true
+	}
+	return st, err
 }
 
 // EnforceRetention applies the configured Retention at time nowMs, deleting whole sealed
@@ -279,8 +310,13 @@ func (l *Log) moveLogStartLocked(newStart uint64) error {
 		}
 		l.syncedToLocked(l.nextOffset())
 	}
+	trimmed, err := l.dataBetweenLocked(l.meta.LogStart, newStart)
+	if err != nil {
+		return err
+	}
 	m := l.meta
 	m.LogStart = newStart
+	m.TrimmedRecords += trimmed
 	if newStart == l.nextOffset() && m.LastIDFloor.Less(l.lastID) {
 		m.LastIDFloor = l.lastID // nothing left to read; the last id must survive the segments
 	}
@@ -299,7 +335,6 @@ func (l *Log) moveLogStartLocked(newStart uint64) error {
 		// The meta file already moved the log start past them: the next Open removes them.
 		l.log.Warn("storage: could not remove old segments", "dir", l.cfg.Dir, "err", err)
 	}
-	var err error
 	l.dataBelowStart, err = l.countDataBelow(l.segments[0], newStart)
 	return err
 }

@@ -221,3 +221,6 @@ func (p *pendingList) checkOrder() error {
 	}
 	return nil
 }
+
+// Len returns the number of groups.
+func (s *State) Len() int { return len(s.groups) }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/shoalmq/shoal/actors/group"
 	"github.com/shoalmq/shoal/actors/replication"
 	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/batch"
@@ -175,6 +176,10 @@ func (a *partitionActor) started(ctx actor.Context) {
 		return
 	}
 	defer close(a.p.started)
+	if err := a.loadGroups(); err != nil {
+		a.fail(ctx, fmt.Errorf("load the consumer groups: %w", err))
+		return
+	}
 	// A first tick: a replica set of one leads at once, a new partition's first voter campaigns.
 	a.r.Tick()
 	a.processReady(ctx)
@@ -354,6 +359,10 @@ func (a *partitionActor) stopping() {
 		if err := a.log.Sync(); err == nil {
 			a.advance(a.log.DurableEnd())
 		}
+		if a.groups.committed == nil {
+			a.groups.committed, a.groups.committedAt = group.NewState(), a.commit
+		}
+		a.saveGroups()
 	}
 	a.p.closeErr = a.log.Close()
 	if err := a.p.Err(); err != nil {

@@ -44,6 +44,8 @@ type Partition struct {
 	inFlightBytes atomic.Int64
 	counters      counters
 	failure       atomic.Pointer[error]
+	// groupCount is the number of consumer groups, published by the actor.
+	groupCount atomic.Int64
 
 	// started is closed once the actor handled its Started message (a replica set of one leads
 	// from then on); done is closed when the actor has stopped and the log is closed; closeErr

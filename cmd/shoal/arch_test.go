@@ -100,7 +100,7 @@ var layers = []layer{
 	{pkg: "actors/partition", imports: actorsImports, modules: []string{moduleProtoactor}},
 	{pkg: "actors/node", imports: actorsImports, modules: []string{moduleProtoactor}},
 
-	{pkg: "client", imports: []string{"protocol", "protocol/batch", "protocol/transport"}},
+	{pkg: "client", imports: []string{"protocol", "protocol/batch", "protocol/resp", "protocol/transport"}},
 	{pkg: "client/examples/...", imports: []string{"client", "protocol", "protocol/batch"}, mayPrint: true},
 
 	{pkg: "simulation/...", imports: []string{anything}, modules: []string{anything}, mayPrint: true},

@@ -35,7 +35,7 @@ func runConsume(args []string, stdout, stderr io.Writer) int {
 // the consumer normally: exit code 0.
 func consumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("consume", "consume --topic T [--brokers ADDR[,ADDR...]] [--partition N] "+
-		"[--from earliest|latest|offset:N|id:ID|time:RFC3339] [--exit-at-end] [--count N] [--format FMT | --json]", stderr)
+		"[--from earliest|latest|offset:N|id:ID|time:RFC3339] [--group G --consumer C [--no-ack]] [--exit-at-end] [--count N] [--format FMT | --json]", stderr)
 	brokers := brokersFlag(fs)
 	topic := fs.String("topic", "", "topic to read (required)")
 	partition := fs.Int("partition", -1, "read only partition N (default: every partition)")
@@ -45,6 +45,9 @@ func consumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	formatText := fs.String("format", defaultFormat, "how to print a record: %t topic, %p partition, %o offset, %i id, "+
 		"%k key, %v value, %T timestamp (ms), %% a percent sign; \\n newline, \\t tab, \\\\ backslash")
 	asJSON := fs.Bool("json", false, "print one JSON object per record instead of --format")
+	groupName := fs.String("group", "", "read as a consumer of this consumer group (create it with `shoal group create`)")
+	consumerName := fs.String("consumer", "", "with --group: this consumer's name")
+	noAck := fs.Bool("no-ack", false, "with --group: leave the records pending instead of acknowledging them once printed")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -69,8 +72,20 @@ func consumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *asJSON && flagGiven(fs, "format") {
 		usageErrs = append(usageErrs, "--format and --json exclude each other: give one")
 	}
+	if (*groupName == "") != (*consumerName == "") {
+		usageErrs = append(usageErrs, "--group and --consumer go together: give both to read as a group consumer")
+	}
+	if *groupName != "" && (flagGiven(fs, "from") || *partition >= 0) {
+		usageErrs = append(usageErrs, "--from and --partition do not apply to a group consumer: the group knows where it is")
+	}
 	if code, ok := usageErrors(fs, usageErrs); !ok {
 		return code
+	}
+	printer := recordPrinter{format: format, json: *asJSON, out: bufio.NewWriterSize(stdout, 64<<10)}
+	if *groupName != "" {
+		return withClient(ctx, "consume", *brokers, stderr, func(c *client.Client) error {
+			return consumeGroup(ctx, c, *topic, *groupName, *consumerName, !*noAck, &printer, *count, *exitAtEnd)
+		})
 	}
 	cfg := client.ConsumerConfig{Topic: *topic, From: from}
 	if *partition >= 0 {
@@ -79,7 +94,6 @@ func consumeMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if *exitAtEnd {
 		cfg.MaxWait = -1 // a poll at the end answers at once: AtEnd decides
 	}
-	printer := recordPrinter{format: format, json: *asJSON, out: bufio.NewWriterSize(stdout, 64<<10)}
 	return withClient(ctx, "consume", *brokers, stderr, func(c *client.Client) error {
 		return consume(ctx, c, cfg, &printer, *count, *exitAtEnd)
 	})
@@ -138,6 +152,56 @@ func consume(ctx context.Context, c *client.Client, cfg client.ConsumerConfig, p
 		printed += len(msgs)
 		if err := printer.flush(); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// consumeGroup reads as one consumer of a group: its own unacknowledged records first, then new
+// ones; each printed record is acknowledged (unless ack is false). It ends with ctx, after count
+// records, or (exitAtEnd) when a read finds nothing.
+func consumeGroup(ctx context.Context, c *client.Client, topic, group, name string, ack bool, printer *recordPrinter, count int, exitAtEnd bool) error {
+	gc, err := c.NewGroupConsumer(topic, group, name)
+	if err != nil {
+		return err
+	}
+	printed := 0
+	for count == 0 || printed < count {
+		want := 100
+		if count > 0 {
+			want = min(want, count-printed)
+		}
+		block := time.Second
+		if exitAtEnd {
+			block = 0
+		}
+		msgs, err := gc.Read(ctx, want, block)
+		if ctx.Err() != nil {
+			return printer.flush()
+		}
+		if errors.Is(err, protocol.ErrUnknownTopic) {
+			return fmt.Errorf("topic %q does not exist: create it with `shoal topic create %s`, then the group with `shoal group create %s %s`", topic, topic, topic, group)
+		}
+		if err != nil {
+			printer.flush()
+			return err
+		}
+		for i := range msgs {
+			if err := printer.print(&msgs[i]); err != nil {
+				return err
+			}
+		}
+		printed += len(msgs)
+		if err := printer.flush(); err != nil {
+			return err
+		}
+		if ack && len(msgs) > 0 {
+			if _, err := gc.Ack(ctx, msgs...); err != nil {
+				return err
+			}
+		}
+		if exitAtEnd && len(msgs) == 0 {
+			return nil
 		}
 	}
 	return nil

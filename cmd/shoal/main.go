@@ -35,6 +35,7 @@ var commands = []command{
 	{name: "produce", summary: "write one record per line of stdin to a topic", run: runProduce},
 	{name: "consume", summary: "print a topic's records (kcat-style --format, or --json)", run: runConsume},
 	{name: "topic", summary: "create, list, describe or delete topics", run: runTopic},
+	{name: "group", summary: "create, list, describe or delete consumer groups", run: runGroup},
 	{name: "cluster", summary: "show the cluster's members and the health of its partitions", run: runCluster},
 	{name: "bench", summary: "measure produce or consume throughput and latency against a node", run: runBench},
 	{name: "sim", summary: "run the seeded chaos simulator over the replication core (safety and liveness checks)", run: runSim},

@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -16,6 +18,8 @@ import (
 	"github.com/shoalmq/shoal/actors/partition"
 	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/protocol"
+	"github.com/shoalmq/shoal/protocol/resp"
+	respserver "github.com/shoalmq/shoal/protocol/resp/server"
 	"github.com/shoalmq/shoal/protocol/transport"
 )
 
@@ -40,6 +44,8 @@ type servingNode struct {
 	NodeID     string
 	BrokerAddr string
 	HTTPAddr   string
+	// RESPAddr is the Redis front's address ("" when off).
+	RESPAddr string
 	// GossipAddr and ClusterID are "" for a standalone node.
 	GossipAddr string
 	ClusterID  string
@@ -105,6 +111,16 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, start
 		return fmt.Errorf("start broker: %w", err)
 	}
 	state.broker.Store(b)
+	var front *respserver.Server
+	if cfg.RESPAddr != "" {
+		if front, node.RESPAddr, err = startRESP(cfg, b, log); err != nil {
+			shutdownServer(server, cfg.ShutdownTimeout, log)
+			_ = stopBroker(b, cfg.ShutdownTimeout, log)
+			leaveCluster(state.membership.Load(), leaveTimeout(cfg), log)
+			stopWeb()
+			return err
+		}
+	}
 	printBanner(stdout, node, cfg)
 	log.Info("node serving", servingAttrs(node, cfg)...)
 	if started != nil {
@@ -120,6 +136,13 @@ func serve(ctx context.Context, cfg serveConfig, stdout, stderr io.Writer, start
 		log.Info("leaderships handed over", "left", left)
 	}
 	log.Info("shutting down: finishing in-flight requests", "timeout", cfg.ShutdownTimeout)
+	if front != nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		if err := front.Close(closeCtx); err != nil {
+			log.Warn("redis front shutdown", "err", err)
+		}
+		cancel()
+	}
 	shutdownServer(server, cfg.ShutdownTimeout, log)
 	err = stopBroker(b, cfg.ShutdownTimeout, log)
 	leaveCluster(state.membership.Load(), leaveTimeout(cfg), log)
@@ -280,6 +303,10 @@ func printBanner(w io.Writer, node servingNode, cfg serveConfig) {
 	fmt.Fprintf(w, "shoal node %s serving (data in %s, fsync %s)\n", node.NodeID, cfg.DataDir, cfg.Fsync)
 	fmt.Fprintf(w, "  broker  %s\n", node.BrokerAddr)
 	fmt.Fprintf(w, "  http    http://%s/  (metrics at /metrics)\n", node.HTTPAddr)
+	if node.RESPAddr != "" {
+		host, port, _ := net.SplitHostPort(node.RESPAddr)
+		fmt.Fprintf(w, "  redis   %s  (redis-cli -h %s -p %s)\n", node.RESPAddr, host, port)
+	}
 	if node.GossipAddr != "" {
 		fmt.Fprintf(w, "  gossip  %s  (cluster %s)\n", node.GossipAddr, node.ClusterID)
 	}
@@ -395,4 +422,23 @@ func (h *brokerHandler) Admit(ctx context.Context, req transport.Request) func(c
 		return func(context.Context) (any, error) { return nil, h.starting() }
 	}
 	return b.Admit(ctx, req.Type, req.Body)
+}
+
+// startRESP listens on --resp-addr and serves Redis clients with the broker's stream commands.
+func startRESP(cfg serveConfig, b *actors.Broker, log *slog.Logger) (*respserver.Server, string, error) {
+	ln, err := net.Listen("tcp", cfg.RESPAddr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on --resp-addr %s: %w (is a Redis server or another node using it? give another port)", cfg.RESPAddr, err)
+	}
+	front := respserver.New(respserver.Config{Password: cfg.RESPPassword}, respserver.BackendFunc(
+		func(ctx context.Context, c *respserver.Client, cmd resp.Command, args [][]byte) func(context.Context) resp.Value {
+			return b.RedisCommand(ctx, cmd, args, c.Protocol())
+		}))
+	go func() {
+		if err := front.Serve(ln); err != nil && !errors.Is(err, respserver.ErrClosed) && !errors.Is(err, net.ErrClosed) {
+			log.Error("redis front stopped", "err", err)
+		}
+	}()
+	log.Info("redis front listening", "resp_addr", ln.Addr().String(), "auth", cfg.RESPPassword != "")
+	return front, ln.Addr().String(), nil
 }

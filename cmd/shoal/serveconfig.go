@@ -24,10 +24,14 @@ const (
 
 // serveConfig is everything `shoal serve` is told, validated.
 type serveConfig struct {
-	NodeID            string
-	DataDir           string
-	BrokerAddr        string
-	HTTPAddr          string
+	NodeID     string
+	DataDir    string
+	BrokerAddr string
+	HTTPAddr   string
+	// RESPAddr is --resp-addr: where the Redis protocol front listens ("" off).
+	RESPAddr string
+	// RESPPassword is $SHOAL_RESP_PASSWORD: Redis AUTH for the front ("" none).
+	RESPPassword      string
 	Fsync             storage.Policy
 	FsyncInterval     time.Duration
 	SegmentBytes      int64
@@ -63,6 +67,7 @@ const defaultMoveRate = 64 << 20
 // serveFlags holds the raw flag values; validate turns them into a serveConfig.
 type serveFlags struct {
 	nodeID, dataDir, brokerAddr, httpAddr string
+	respAddr                              string
 	fsync, logLevel, logFormat            string
 	fsyncInterval, shutdownTimeout        time.Duration
 	segmentBytes, retentionMs, retention  int64
@@ -79,6 +84,8 @@ func defineServeFlags(fs *flag.FlagSet) *serveFlags {
 	fs.StringVar(&f.dataDir, "data-dir", defaultDataDir, "directory for the node's id, catalog and partition logs")
 	fs.StringVar(&f.brokerAddr, "broker-addr", defaultBrokerAddr, "host:port for clients (native protocol)")
 	fs.StringVar(&f.httpAddr, "http-addr", defaultHTTPAddr, "host:port for /healthz, /readyz, /metrics and the status page")
+	fs.StringVar(&f.respAddr, "resp-addr", "", "host:port for Redis clients (redis-cli, go-redis: XADD, XREADGROUP, ...), e.g. 127.0.0.1:7379; empty: off. "+
+		"A password for AUTH comes from $SHOAL_RESP_PASSWORD")
 	fs.StringVar(&f.fsync, "fsync", "always", "durability: always (ack after fsync, group commit), interval or never")
 	fs.DurationVar(&f.fsyncInterval, "fsync-interval", storage.DefaultFsyncInterval, "fsync period under --fsync interval")
 	fs.Int64Var(&f.segmentBytes, "segment-bytes", storage.DefaultSegmentBytes, "roll a partition's segment file at this size")
@@ -125,7 +132,7 @@ func (f *serveFlags) validate() (serveConfig, []error) {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
 	cfg := serveConfig{
-		NodeID: f.nodeID, DataDir: f.dataDir, BrokerAddr: f.brokerAddr, HTTPAddr: f.httpAddr,
+		NodeID: f.nodeID, DataDir: f.dataDir, BrokerAddr: f.brokerAddr, HTTPAddr: f.httpAddr, RESPAddr: f.respAddr,
 		FsyncInterval: f.fsyncInterval, SegmentBytes: f.segmentBytes, RetentionMs: f.retentionMs,
 		RetentionBytes: f.retention, MaxRecordBytes: f.maxRecordBytes, AutoCreateTopics: f.autoCreate,
 		DefaultPartitions: f.defaultPartitions, LogFormat: f.logFormat, ShutdownTimeout: f.shutdownTimeout,
@@ -149,6 +156,13 @@ func (f *serveFlags) validate() (serveConfig, []error) {
 	for _, a := range []struct{ flag, value string }{{"--broker-addr", f.brokerAddr}, {"--http-addr", f.httpAddr}} {
 		if _, _, err := net.SplitHostPort(a.value); err != nil {
 			bad("%s %q: want host:port, e.g. 127.0.0.1:7070 (%v)", a.flag, a.value, err)
+		}
+	}
+	if f.respAddr != "" {
+		if _, _, err := net.SplitHostPort(f.respAddr); err != nil {
+			bad("--resp-addr %q: want host:port, e.g. 127.0.0.1:7379 (%v), or leave it out", f.respAddr, err)
+		} else if !strings.HasSuffix(f.respAddr, ":0") && (f.respAddr == f.brokerAddr || f.respAddr == f.httpAddr) {
+			bad("--resp-addr %q is also the broker or HTTP address: give it its own port", f.respAddr)
 		}
 	}
 	if f.brokerAddr == f.httpAddr && !strings.HasSuffix(f.brokerAddr, ":0") {
@@ -269,6 +283,7 @@ func parseServeConfig(args []string, getenv func(string) string, stderr io.Write
 		return serveConfig{}, code, false
 	}
 	cfg, errs := f.validate()
+	cfg.RESPPassword = getenv("SHOAL_RESP_PASSWORD") // a secret: not a flag, so not in ps
 	if errs = append(envErrs, errs...); len(errs) > 0 {
 		for _, err := range errs {
 			fmt.Fprintf(stderr, "shoal serve: %v\n", err)

@@ -66,7 +66,7 @@ func (s *Server) serveOne(conn redcon.Conn, st *connState, args [][]byte) (quit 
 	}
 	ctx := st.client.Context()
 	if !resp.Blocking(cmd) {
-		st.pending = append(st.pending, pending{wait: s.backend.Submit(ctx, st.client, cmd), proto: proto})
+		st.pending = append(st.pending, pending{wait: s.backend.Submit(ctx, st.client, cmd, args), proto: proto})
 		return false
 	}
 	// Answer what came before, then wait for this one while watching for a hang-up.
@@ -76,7 +76,7 @@ func (s *Server) serveOne(conn redcon.Conn, st *connState, args [][]byte) (quit 
 	if w := redcon.BaseWriter(conn); w != nil {
 		_ = w.Flush()
 	}
-	wait := s.backend.Submit(ctx, st.client, cmd)
+	wait := s.backend.Submit(ctx, st.client, cmd, args)
 	if st.guard != nil {
 		st.guard.watch(st.cancel)
 	}

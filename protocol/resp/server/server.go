@@ -21,17 +21,19 @@ import (
 // BLOCK waits for data); it must return when its ctx is done (the connection closed or the
 // server is closing), with any Value: the reply is then dropped. The server calls each
 // returned function exactly once, on the connection's goroutine, in submission order. The
-// command and its byte slices stay valid until that function returns.
+// command, args (the request's words, which cmd was parsed from: a backend that forwards the
+// command to another node sends them) and their byte slices stay valid until that function
+// returns.
 type Backend interface {
-	Submit(ctx context.Context, c *Client, cmd resp.Command) func(context.Context) resp.Value
+	Submit(ctx context.Context, c *Client, cmd resp.Command, args [][]byte) func(context.Context) resp.Value
 }
 
 // BackendFunc adapts a function to Backend (tests and simple backends).
-type BackendFunc func(ctx context.Context, c *Client, cmd resp.Command) func(context.Context) resp.Value
+type BackendFunc func(ctx context.Context, c *Client, cmd resp.Command, args [][]byte) func(context.Context) resp.Value
 
 // Submit calls f.
-func (f BackendFunc) Submit(ctx context.Context, c *Client, cmd resp.Command) func(context.Context) resp.Value {
-	return f(ctx, c, cmd)
+func (f BackendFunc) Submit(ctx context.Context, c *Client, cmd resp.Command, args [][]byte) func(context.Context) resp.Value {
+	return f(ctx, c, cmd, args)
 }
 
 // Config configures a Server. Zero values take the defaults.

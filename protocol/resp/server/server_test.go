@@ -32,7 +32,7 @@ type echoBackend struct {
 	cancelled atomic.Int32
 }
 
-func (b *echoBackend) Submit(_ context.Context, _ *Client, cmd resp.Command) func(context.Context) resp.Value {
+func (b *echoBackend) Submit(_ context.Context, _ *Client, cmd resp.Command, _ [][]byte) func(context.Context) resp.Value {
 	reply := []resp.Value{resp.BulkString(cmd.Name())}
 	for _, k := range cmd.Keys() {
 		reply = append(reply, resp.BulkString(k))

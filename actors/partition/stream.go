@@ -1,0 +1,106 @@
+package partition
+
+import (
+	"fmt"
+
+	"github.com/shoalmq/shoal/protocol"
+	"github.com/shoalmq/shoal/protocol/batch"
+)
+
+// StreamInfo returns the partition's figures as a Redis stream (XLEN, XINFO STREAM) from the
+// leader. It reads the log directly and does not wait.
+func (p *Partition) StreamInfo() (protocol.StreamInfoResponse, error) {
+	if err := p.unavailable(); err != nil {
+		return protocol.StreamInfoResponse{}, err
+	}
+	if !p.leadership.Load().IsLeader {
+		return protocol.StreamInfoResponse{}, p.notLeader()
+	}
+	st, err := p.log.StreamStats()
+	if err != nil {
+		return protocol.StreamInfoResponse{}, fmt.Errorf("partition %s: %w", p.name, err)
+	}
+	info := protocol.StreamInfoResponse{Length: st.Len, LastID: st.LastID, LogStart: p.log.LogStart(),
+		HighWatermark: p.HighWatermark(), EntriesAdded: st.Added, Groups: int(p.groupCount.Load())}
+	if first, ok, err := p.firstLive(); err != nil {
+		return info, err
+	} else if ok {
+		info.FirstID = first.ID
+	}
+	if st.HasDeleted {
+		if r, ok, err := p.recordAt(st.MaxDeletedOffset); err == nil && ok {
+			info.MaxDeletedID = r.ID
+		}
+	}
+	return info, nil
+}
+
+// firstLive returns the first live data record of the log (committed or not).
+func (p *Partition) firstLive() (batch.Record, bool, error) {
+	for from := p.log.LogStart(); from < p.log.LogEnd(); {
+		res, err := p.log.Read(from, 64<<10, p.log.LogEnd(), nil)
+		if err != nil {
+			return batch.Record{}, false, fmt.Errorf("partition %s: %w", p.name, err)
+		}
+		rs := res.Records()
+		if rs.Next() {
+			return rs.Record(), true, nil
+		}
+		if err := rs.Err(); err != nil || res.Next <= from {
+			return batch.Record{}, false, err
+		}
+		from = res.Next
+	}
+	return batch.Record{}, false, nil
+}
+
+// recordAt returns the data record at offset, deleted or not.
+func (p *Partition) recordAt(offset uint64) (batch.Record, bool, error) {
+	res, err := p.log.Read(offset, 1, p.log.LogEnd(), nil)
+	if err != nil {
+		return batch.Record{}, false, err
+	}
+	for data := res.Data; len(data) > 0; {
+		h, err := batch.ReadHeader(data)
+		if err != nil || int64(h.Length) > int64(len(data)) {
+			return batch.Record{}, false, err
+		}
+		b := data[:h.Length]
+		data = data[h.Length:]
+		if h.IsControl() || offset < h.BaseOffset || offset >= h.NextOffset() {
+			continue
+		}
+		it := batch.Iterate(b, h)
+		for it.Next() {
+			if r := it.Record(); r.Offset == offset {
+				return r, true, nil
+			}
+		}
+		return batch.Record{}, false, it.Err()
+	}
+	return batch.Record{}, false, nil
+}
+
+// LastID returns the last id of the log (the floor of XADD's ids).
+func (p *Partition) LastID() batch.ID { return p.log.LastID() }
+
+// RecordByID returns the committed live record with id (its bytes are the caller's).
+func (p *Partition) RecordByID(id batch.ID) (batch.Record, bool, error) {
+	offset, err := p.log.OffsetForID(id)
+	if err != nil {
+		return batch.Record{}, false, err
+	}
+	hw := p.HighWatermark()
+	if offset >= hw {
+		return batch.Record{}, false, nil
+	}
+	res, err := p.log.Read(offset, 1, hw, nil)
+	if err != nil {
+		return batch.Record{}, false, err
+	}
+	rs := res.Records()
+	if !rs.Next() || rs.Record().ID != id {
+		return batch.Record{}, false, rs.Err()
+	}
+	return rs.Record(), true, nil
+}

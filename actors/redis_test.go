@@ -1,0 +1,69 @@
+package actors
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/shoalmq/shoal/protocol/resp"
+)
+
+// redisDo runs one Redis command line (words split on spaces) on b and returns its RESP2 reply.
+func redisDo(t testing.TB, b *Broker, line string) string {
+	t.Helper()
+	var args [][]byte
+	for _, w := range strings.Fields(line) {
+		args = append(args, []byte(w))
+	}
+	cmd, err := resp.Parse(args)
+	if err != nil {
+		return string(resp.AppendValue(nil, resp.ErrorValue(err), 2))
+	}
+	ctx := testContext(t)
+	v := b.RedisCommand(ctx, cmd, args, 2)(ctx)
+	return string(resp.AppendValue(nil, v, 2))
+}
+
+// TestRedisStreamCommandsStandalone runs the stream and group commands through the broker's
+// Redis executor on one node, checking Redis's replies byte for byte.
+func TestRedisStreamCommandsStandalone(t *testing.T) {
+	b, stop := startBroker(t, testConfig(t, t.TempDir()))
+	defer stop()
+	steps := []struct{ cmd, want string }{
+		{"XADD s 1-1 a 1", "$3\r\n1-1\r\n"},
+		{"XADD s 1-2 b 2 c 3", "$3\r\n1-2\r\n"},
+		{"XADD s 1-2 x y", "-ERR The ID specified in XADD is equal or smaller than the target stream top item\r\n"},
+		{"XADD s 1-* d 4", "$3\r\n1-3\r\n"},
+		{"XLEN s", ":3\r\n"},
+		{"XLEN nope", ":0\r\n"},
+		{"XRANGE s - +", "*3\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$3\r\n1-2\r\n*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n*2\r\n$3\r\n1-3\r\n*2\r\n$1\r\nd\r\n$1\r\n4\r\n"},
+		{"XREVRANGE s + - COUNT 1", "*1\r\n*2\r\n$3\r\n1-3\r\n*2\r\n$1\r\nd\r\n$1\r\n4\r\n"},
+		{"XRANGE s (1-1 1-2", "*1\r\n*2\r\n$3\r\n1-2\r\n*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n"},
+		{"XREAD COUNT 1 STREAMS s 1-2", "*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-3\r\n*2\r\n$1\r\nd\r\n$1\r\n4\r\n"},
+		{"XREAD STREAMS s $", "*-1\r\n"},
+		{"XGROUP CREATE s g 0", "+OK\r\n"},
+		{"XGROUP CREATE s g 0", "-BUSYGROUP Consumer Group name already exists\r\n"},
+		{"XGROUP CREATE nope g 0", "-" + errNoKeyXGroup + "\r\n"},
+		{"XREADGROUP GROUP g alice COUNT 2 STREAMS s >", "*1\r\n*2\r\n$1\r\ns\r\n*2\r\n*2\r\n$3\r\n1-1\r\n*2\r\n$1\r\na\r\n$1\r\n1\r\n*2\r\n$3\r\n1-2\r\n*4\r\n$1\r\nb\r\n$1\r\n2\r\n$1\r\nc\r\n$1\r\n3\r\n"},
+		{"XPENDING s g", "*4\r\n:2\r\n$3\r\n1-1\r\n$3\r\n1-2\r\n*1\r\n*2\r\n$5\r\nalice\r\n$1\r\n2\r\n"},
+		{"XACK s g 1-1 9-9", ":1\r\n"},
+		{"XREADGROUP GROUP g bob STREAMS s >", "*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n1-3\r\n*2\r\n$1\r\nd\r\n$1\r\n4\r\n"},
+		{"XREADGROUP GROUP g bob STREAMS s >", "*-1\r\n"},
+		{"XCLAIM s g bob 0 1-2 JUSTID", "*1\r\n$3\r\n1-2\r\n"},
+		{"XDEL s 1-1 7-7", ":1\r\n"},
+		{"XLEN s", ":2\r\n"},
+		{"XTRIM s MAXLEN 1", ":1\r\n"},
+		{"XRANGE s - +", "*1\r\n*2\r\n$3\r\n1-3\r\n*2\r\n$1\r\nd\r\n$1\r\n4\r\n"},
+		{"TYPE s", "+stream\r\n"},
+		{"EXISTS s nope", ":1\r\n"},
+		{"KEYS *", "*1\r\n$1\r\ns\r\n"},
+		{"DEL s", ":1\r\n"},
+		{"EXISTS s", ":0\r\n"},
+	}
+	for _, s := range steps {
+		if got := redisDo(t, b, s.cmd); got != s.want {
+			t.Fatalf("%s:\n got %q\nwant %q", s.cmd, got, s.want)
+		}
+	}
+	_ = context.Background
+}
