@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"sync/atomic"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/batch"
+	"github.com/shoalmq/shoal/protocol/resp"
 	"github.com/shoalmq/shoal/protocol/transport"
 	"github.com/shoalmq/shoal/storage"
 )
@@ -538,5 +540,106 @@ func TestClusterLeaveHandsOverLeaderships(t *testing.T) {
 	t.Logf("longest gap between acknowledged produces while %s left: %v", leader.id, gap)
 	if gap > time.Second {
 		t.Fatalf("a graceful leave paused produces for %v: the leadership was not handed over", gap)
+	}
+}
+
+// TestClusterGroupsSurviveFailover: Redis commands sent to a node that does not lead the stream
+// are forwarded to the leader; consumer-group state (pending entries, delivery counts, the
+// last-delivered id) is replicated with the log, so after the leader is killed the new leader
+// answers XPENDING and XINFO GROUPS exactly as before, and XREADGROUP goes on where it was.
+func TestClusterGroupsSurviveFailover(t *testing.T) {
+	members := startCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := rpc(ctx, members[0].addr, protocol.TypeCreateTopic, &protocol.CreateTopicRequest{Name: "gs",
+		Config: protocol.TopicConfig{Partitions: 1, Replication: 3}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var leader *testMember
+	waitFor(t, 10*time.Second, "a leader of gs/0", func() error {
+		var err error
+		leader, _, err = leaderOf(ctx, members, "gs", 0)
+		return err
+	})
+	var other *testMember // a node that does not lead: every command is forwarded
+	for _, m := range members {
+		if m != leader {
+			other = m
+			break
+		}
+	}
+	do := func(m *testMember, line string) string {
+		t.Helper()
+		var got string
+		waitFor(t, 15*time.Second, line, func() error {
+			got = redisDo(t, m.b, line)
+			if strings.HasPrefix(got, "-TRYAGAIN") {
+				return fmt.Errorf("%s: %s", line, got)
+			}
+			return nil
+		})
+		return got
+	}
+	for i := 1; i <= 10; i++ {
+		if got := do(other, fmt.Sprintf("XADD gs 1-%d n %d", i, i)); got != fmt.Sprintf("$3\r\n1-%d\r\n", i) && got != fmt.Sprintf("$4\r\n1-%d\r\n", i) {
+			t.Fatalf("XADD 1-%d through %s: %q", i, other.id, got)
+		}
+	}
+	steps := []string{
+		"XGROUP CREATE gs g 0",
+		"XREADGROUP GROUP g alice COUNT 4 STREAMS gs >",
+		"XREADGROUP GROUP g bob COUNT 3 STREAMS gs >",
+		"XACK gs g 1-1 1-5",
+		"XREADGROUP GROUP g alice STREAMS gs 0", // alice's history: delivery counts go to 2
+		"XCLAIM gs g carol 0 1-6 JUSTID", // JUSTID leaves the delivery count as it is (Redis)
+	}
+	for _, s := range steps {
+		if got := do(other, s); strings.HasPrefix(got, "-") {
+			t.Fatalf("%s: %q", s, got)
+		}
+	}
+	// Idle times differ between the two reads: compare ids, owners and delivery counts.
+	pending := func(m *testMember) string {
+		v := do(m, "XPENDING gs g - + 100")
+		parsed, _, err := resp.ParseReply([]byte(v))
+		if err != nil {
+			t.Fatalf("XPENDING reply %q: %v", v, err)
+		}
+		var out []string
+		for _, e := range parsed.Elems() {
+			f := e.Elems()
+			out = append(out, fmt.Sprintf("%s:%s:%d", f[0].Bytes(), f[1].Bytes(), f[3].Int()))
+		}
+		return strings.Join(out, " ")
+	}
+	groups := func(m *testMember) string { return do(m, "XINFO GROUPS gs") }
+	wantPending, wantGroups := pending(other), groups(other)
+	if wantPending != "1-2:alice:2 1-3:alice:2 1-4:alice:2 1-6:carol:1 1-7:bob:1" {
+		t.Fatalf("pending before the kill: %s", wantPending)
+	}
+	leader.stop(true)
+	var survivor *testMember
+	for _, m := range members {
+		if !m.killed {
+			survivor = m
+			break
+		}
+	}
+	waitFor(t, 20*time.Second, "a new leader of gs/0", func() error {
+		l, _, err := leaderOf(ctx, members, "gs", 0)
+		if err == nil && l == leader {
+			return fmt.Errorf("still the old leader")
+		}
+		return err
+	})
+	if got := pending(survivor); got != wantPending {
+		t.Errorf("pending after the failover:\n got %s\nwant %s", got, wantPending)
+	}
+	if got := groups(survivor); got != wantGroups {
+		t.Errorf("XINFO GROUPS after the failover:\n got %q\nwant %q", got, wantGroups)
+	}
+	want := "*1\r\n*2\r\n$2\r\ngs\r\n*1\r\n*2\r\n$3\r\n1-8\r\n*2\r\n$1\r\nn\r\n$1\r\n8\r\n"
+	if got := do(survivor, "XREADGROUP GROUP g dave COUNT 1 STREAMS gs >"); got != want {
+		t.Errorf("the next new entry after the failover:\n got %q\nwant %q", got, want)
 	}
 }
