@@ -271,22 +271,27 @@ func (g *GroupConsumer) Read(ctx context.Context, count int, block time.Duration
 	for range g.parts {
 		p := g.parts[g.next%len(g.parts)]
 		g.next++
-		from, seen := g.history[p]
-		if !seen {
-			from = "0"
-		}
-		if from == "" {
-			from = ">"
-		}
-		msgs, err := g.read(ctx, p, count-len(out), from, 0)
-		if err != nil {
-			return out, err
-		}
-		if from != ">" {
+		if from, seen := g.history[p]; !seen || from != "" {
+			if !seen {
+				from = "0"
+			}
+			msgs, err := g.read(ctx, p, count-len(out), from, 0)
+			if err != nil {
+				return out, err
+			}
 			g.history[p] = ""
 			if len(msgs) > 0 {
 				g.history[p] = msgs[len(msgs)-1].ID.String()
+				out = append(out, msgs...)
+				if len(out) >= count {
+					return out, nil
+				}
+				continue
 			}
+		}
+		msgs, err := g.read(ctx, p, count-len(out), ">", 0)
+		if err != nil {
+			return out, err
 		}
 		out = append(out, msgs...)
 		if len(out) >= count {
