@@ -67,3 +67,31 @@ func TestRedisStreamCommandsStandalone(t *testing.T) {
 	}
 	_ = context.Background
 }
+
+// TestRedisDeadLetters: an entry delivered MAXDELIVERIES times without an ack goes to
+// <key>.dlq (with the group, consumer, delivery count and original id) and leaves the pending
+// list.
+func TestRedisDeadLetters(t *testing.T) {
+	b, stop := startBroker(t, testConfig(t, t.TempDir()))
+	defer stop()
+	for _, s := range []struct{ cmd, want string }{
+		{"XADD jobs 5-1 task a", "$3\r\n5-1\r\n"},
+		{"XGROUP CREATE jobs w 0 MAXDELIVERIES 2", "+OK\r\n"},
+		{"XREADGROUP GROUP w c1 STREAMS jobs >", "*1\r\n*2\r\n$4\r\njobs\r\n*1\r\n*2\r\n$3\r\n5-1\r\n*2\r\n$4\r\ntask\r\n$1\r\na\r\n"},
+		{"XREADGROUP GROUP w c1 STREAMS jobs 0", "*1\r\n*2\r\n$4\r\njobs\r\n*1\r\n*2\r\n$3\r\n5-1\r\n*2\r\n$4\r\ntask\r\n$1\r\na\r\n"},
+		// The third delivery would pass the bound: dead-lettered instead.
+		{"XREADGROUP GROUP w c1 STREAMS jobs 0", "*1\r\n*2\r\n$4\r\njobs\r\n*0\r\n"},
+		{"XPENDING jobs w", "*4\r\n:0\r\n$-1\r\n$-1\r\n*-1\r\n"},
+		{"XLEN jobs.dlq", ":1\r\n"},
+	} {
+		if got := redisDo(t, b, s.cmd); got != s.want {
+			t.Fatalf("%s:\n got %q\nwant %q", s.cmd, got, s.want)
+		}
+	}
+	got := redisDo(t, b, "XRANGE jobs.dlq - +")
+	for _, field := range []string{"dlq-group\r\n$1\r\nw", "dlq-consumer\r\n$2\r\nc1", "dlq-deliveries\r\n$1\r\n2", "dlq-id\r\n$3\r\n5-1", "task\r\n$1\r\na"} {
+		if !strings.Contains(got, field) {
+			t.Errorf("the dead letter %q lacks %q", got, field)
+		}
+	}
+}
