@@ -279,9 +279,9 @@ func TestElasticFigures(t *testing.T) {
 	if victim == nil {
 		t.Fatal("no node left to crash")
 	}
-	sent := movedBytes(members)
 	killed := time.Now()
 	victim.stop(true)
+	sent := movedBytes(members) // without the victim's, as after
 	settle("RF restored after the crash of "+victim.id, emptied(victim.id))
 	took, copied := time.Since(killed), movedBytes(members)-sent
 	copyTime := took - grace
@@ -404,4 +404,84 @@ func TestMoveThrottleBoundsACatchUp(t *testing.T) {
 	}
 	t.Logf("moved %d bytes to %s in %v at --move-rate %d B/s (%.0f%% of the rate, join and promotions included); throttle %+v",
 		moved, n2.id, took.Round(time.Millisecond), rate, 100*float64(moved)/took.Seconds()/rate, st)
+}
+
+// TestElasticRestoreRate measures the copy rate of an RF restore with enough data for the rate
+// to mean something (opt-in: SHOAL_ELASTIC_FIGURES=1; SHOAL_RESTORE_MB sets the data, default
+// 200 MB across 8 partitions RF 3 on four nodes, no --move-rate). One node other than n1 is
+// killed; the copy time runs from the first byte sent to a new replica to the last partition
+// back at RF 3, so detection and the grace period are left out.
+func TestElasticRestoreRate(t *testing.T) {
+	if os.Getenv("SHOAL_ELASTIC_FIGURES") == "" {
+		t.Skip("set SHOAL_ELASTIC_FIGURES=1 to measure the RF-restore copy rate")
+	}
+	const parts, grace = 8, 1500 * time.Millisecond
+	totalMB := 200
+	if v := os.Getenv("SHOAL_RESTORE_MB"); v != "" {
+		if _, err := fmt.Sscan(v, &totalMB); err != nil {
+			t.Fatalf("SHOAL_RESTORE_MB=%q: %v", v, err)
+		}
+	}
+	n1 := startMemberGrace(t, "n1", t.TempDir(), nil, grace)
+	seed := []string{n1.ms.GossipAddr()}
+	members := []*testMember{n1}
+	for _, id := range []string{"n2", "n3", "n4"} {
+		members = append(members, startMemberGrace(t, id, t.TempDir(), seed, grace))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	waitFor(t, 20*time.Second, "four members", func() error {
+		if n := len(n1.b.Node().View().Alive); n != 4 {
+			return fmt.Errorf("%d alive", n)
+		}
+		return nil
+	})
+	if err := rpc(ctx, n1.addr, protocol.TypeCreateTopic, &protocol.CreateTopicRequest{Name: figTopic,
+		Config: protocol.TopicConfig{Partitions: parts, Replication: 3}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	batches := totalMB << 20 / parts / (1000 * 130) // produceBatch(…, 1000): about 130 KB
+	loadStart := time.Now()
+	for part := range int32(parts) {
+		leader, _, err := leaderOf(ctx, members, figTopic, part)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range batches {
+			waitFor(t, 10*time.Second, "a load produce", func() error { return produceBatch(ctx, leader.addr, figTopic, part, 1000) })
+		}
+	}
+	t.Logf("loaded %d MB in %v", totalMB, time.Since(loadStart).Round(time.Millisecond))
+	var victim *testMember
+	for _, m := range members[1:] {
+		if len(m.b.Node().Stats()) > 1 {
+			victim = m
+			break
+		}
+	}
+	restored := func() error {
+		st, err := clusterStatusOf(ctx, n1)
+		if err != nil {
+			return err
+		}
+		if st.Partitions.UnderReplicated != 0 || st.Partitions.Leaderless != 0 || memberOf(st, victim.id).Replicas != 0 {
+			return fmt.Errorf("%+v %v", st.Partitions, st.Problems)
+		}
+		return nil
+	}
+	killed := time.Now()
+	victim.stop(true)
+	sent := movedBytes(members) // without the victim's, as after
+	var firstByte time.Time
+	waitFor(t, 5*time.Minute, "RF restored after the crash of "+victim.id, func() error {
+		if firstByte.IsZero() && movedBytes(members) > sent {
+			firstByte = time.Now()
+		}
+		return restored()
+	})
+	done := time.Now()
+	copied := movedBytes(members) - sent
+	t.Logf("crash of %s: RF restored %v after the kill (grace %v); %d bytes copied in %v from the first byte: %.1f MB/s (resent %d)",
+		victim.id, done.Sub(killed).Round(time.Millisecond), grace, copied, done.Sub(firstByte).Round(time.Millisecond),
+		float64(copied)/done.Sub(firstByte).Seconds()/1e6, resentBytes(members))
 }
