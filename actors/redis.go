@@ -187,6 +187,11 @@ func (b *Broker) redisLocal(ctx context.Context, p *partition.Partition, cmd res
 		return resp.Int(int64(n))
 	case *resp.XRead:
 		return b.redisXReadLocal(ctx, p, c, proto)
+	case *resp.XSetID:
+		if err := p.SetID(ctx, batch.SetIDValue{LastID: c.LastID, EntriesAdded: c.EntriesAdded, MaxDeletedID: c.MaxDeletedID}); err != nil {
+			return redisError(err)
+		}
+		return resp.OK
 	}
 	if v, ok := b.redisGroupLocal(ctx, p, cmd, proto); ok {
 		return v
@@ -720,6 +725,10 @@ func redisError(err error) resp.Value {
 				return resp.ErrorText(e.Error())
 			}
 		}
+	case errors.Is(err, storage.ErrSetIDTooSmall):
+		return resp.ErrorText(storage.ErrSetIDTooSmall.Error())
+	case errors.Is(err, storage.ErrSetIDEntriesAdded):
+		return resp.ErrorText(storage.ErrSetIDEntriesAdded.Error())
 	case errors.Is(err, protocol.ErrNotLeader), errors.Is(err, protocol.ErrUnavailable):
 		return resp.ErrorText("TRYAGAIN " + oneLine(err))
 	case errors.Is(err, protocol.ErrBusy):

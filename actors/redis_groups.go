@@ -39,7 +39,7 @@ func missingKeyReply(cmd resp.Command) (resp.Value, bool) {
 		return resp.ErrorText(fmt.Sprintf("NOGROUP No such key '%s' or consumer group '%s'", c.Key, c.Group)), true
 	case *resp.XAutoClaim:
 		return resp.ErrorText(fmt.Sprintf("NOGROUP No such key '%s' or consumer group '%s'", c.Key, c.Group)), true
-	case *resp.XInfoStream, *resp.XInfoGroups, *resp.XInfoConsumers:
+	case *resp.XInfoStream, *resp.XInfoGroups, *resp.XInfoConsumers, *resp.XSetID:
 		return resp.ErrorText("ERR no such key"), true
 	case *resp.XLen:
 		return resp.Int(0), true

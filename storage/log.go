@@ -32,6 +32,8 @@ type Log struct {
 	lastID batch.ID
 	// tombstones are the deleted records at or above the log start.
 	tombstones tombstoneSet
+	// setID is the newest XSETID in the log (nil: none).
+	setID *SetIDState
 	// dataBelowStart counts the data records of the first segment below the log start.
 	dataBelowStart uint64
 	// Invariant: syncedEnd <= nextOffset().
@@ -203,6 +205,7 @@ func (l *Log) writableLocked() error {
 func (l *Log) saveMetaLocked(m partitionMeta) error {
 	m.Tombstones = l.tombstones.pairs()
 	m.TombstonesThrough = l.nextOffset()
+	m.SetID = l.setID
 	if err := writeMeta(l.fs, l.cfg.Dir, m); err != nil {
 		return l.failLocked(err)
 	}

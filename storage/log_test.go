@@ -668,3 +668,49 @@ func TestBatchLargerThanASegmentGetsOneOfItsOwn(t *testing.T) {
 	l2, _ := openLog(t, cfg)
 	checkSequential(t, readAllFrom(t, l2, 0), 0, 90)
 }
+
+// TestSetID: XSETID raises the last id (later auto ids and explicit ids go above it), sets
+// entries-added (which then goes on counting) and the max deleted id, survives a reopen, a
+// crash-style reopen that rescans the log, and is undone by a truncation below it.
+func TestSetID(t *testing.T) {
+	cfg := testConfig(t, vfs.OS(), t.TempDir(), FsyncAlways)
+	l, _ := openLog(t, cfg)
+	fill(t, l, 2, 5) // ids 1000-0..4 and 1001-0..4
+	if _, err := l.SetID(batch.SetIDValue{LastID: batch.ID{Ms: 1001, Seq: 3}, EntriesAdded: -1}, 1, 0); !errors.Is(err, ErrSetIDTooSmall) {
+		t.Fatalf("XSETID below the last id: %v", err)
+	}
+	if _, err := l.SetID(batch.SetIDValue{LastID: batch.ID{Ms: 5000}, EntriesAdded: 3}, 1, 0); !errors.Is(err, ErrSetIDEntriesAdded) {
+		t.Fatalf("XSETID entries-added below the length: %v", err)
+	}
+	cut := l.LogEnd()
+	v := batch.SetIDValue{LastID: batch.ID{Ms: 5000, Seq: 7}, EntriesAdded: 100, MaxDeletedID: batch.ID{Ms: 4000}}
+	if _, err := l.SetID(v, 1, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(explicitBatch(t, 0, batch.ID{Ms: 5000, Seq: 7}), 1, 1); !errors.Is(err, ErrIDNotIncreasing) {
+		t.Fatalf("an explicit id equal to the set id: %v", err)
+	}
+	got, err := l.Append(autoBatch(t, 0, 1, 0), 1, 10) // the clock (10 ms) is far below the set id
+	if err != nil || !(batch.ID{Ms: 5000, Seq: 7}).Less(got.FirstID) {
+		t.Fatalf("auto id after XSETID: %v (err %v)", got.FirstID, err)
+	}
+	check := func(when string, l *Log) {
+		t.Helper()
+		st, err := l.StreamStats()
+		if err != nil || st.Added != 101 || st.SetMaxDeletedID != v.MaxDeletedID || !(batch.ID{Ms: 5000, Seq: 7}).Less(st.LastID) {
+			t.Fatalf("%s: %+v (err %v); want 101 added, max deleted 4000-0, last id above 5000-7", when, st, err)
+		}
+	}
+	check("after the append", l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, _ := openLog(t, cfg)
+	check("after a reopen", l2)
+	if err := l2.Truncate(cut); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := l2.StreamStats(); st.LastID != (batch.ID{Ms: 1001, Seq: 4}) || st.Added != 10 {
+		t.Fatalf("after truncating the XSETID away: %+v; want last id 1001-4, 10 added", st)
+	}
+}

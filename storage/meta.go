@@ -42,8 +42,19 @@ type partitionMeta struct {
 	// and retention: with the records above the log start, the records ever added (Redis's
 	// entries-added).
 	TrimmedRecords uint64 `json:"trimmed_records,omitempty"`
+	// SetID is the newest XSETID below TombstonesThrough (nil: none); recovery scans the
+	// control batches after it for newer ones.
+	SetID *SetIDState `json:"set_id,omitempty"`
 	// CleanShutdown is true only between Close and the next Open.
 	CleanShutdown bool `json:"clean_shutdown"`
+}
+
+// SetIDState is the stream figures an XSETID set, where it was logged, and how many data records
+// the log had ever taken before it (so entries-added goes on counting from the value it set).
+type SetIDState struct {
+	batch.SetIDValue
+	At      uint64 `json:"at"`
+	AddedAt uint64 `json:"added_at"`
 }
 
 const (

@@ -225,10 +225,14 @@ func (l *Log) diskIDBefore(seg *segment) batch.ID {
 // lastIDLocked is the log's last id: the last on disk, or the last of records that retention
 // removed (Redis keeps the last id of a stream emptied by XTRIM).
 func (l *Log) lastIDLocked() batch.ID {
-	if disk := l.diskIDBefore(nil); l.meta.LastIDFloor.Less(disk) {
-		return disk
+	last := l.meta.LastIDFloor
+	if disk := l.diskIDBefore(nil); last.Less(disk) {
+		last = disk
 	}
-	return l.meta.LastIDFloor
+	if l.setID != nil && last.Less(l.setID.LastID) {
+		last = l.setID.LastID
+	}
+	return last
 }
 
 // scanState carries what consecutive batches must agree on.
@@ -308,9 +312,13 @@ func (l *Log) recoverState() error {
 	}
 	// A tombstone whose control record did not survive the crash is dropped with it.
 	l.tombstones = tombstonesFromPairs(l.meta.Tombstones).onlyBefore(next)
+	if l.meta.SetID != nil && l.meta.SetID.At < next {
+		l.setID = l.meta.SetID
+	}
 	if err := l.scanTombstones(min(l.meta.TombstonesThrough, next)); err != nil {
 		return err
 	}
+	l.lastID = l.lastIDLocked()
 	// Everything left on disk after recovery is made durable now, so that SyncedEnd is true.
 	if err := l.active().file.Sync(); err != nil {
 		return fmt.Errorf("storage: sync %s: %w", l.active().path, err)
@@ -353,13 +361,24 @@ func (l *Log) scanTombstones(from uint64) error {
 	return nil
 }
 
-// applyTombstones adds the tombstones of a control batch to the set.
+// applyTombstones applies the control records of a batch that storage itself keeps: tombstones
+// join the set, an XSETID becomes the stream's figures.
 func (l *Log) applyTombstones(b []byte, h batch.Header) {
 	it := batch.Iterate(b, h)
 	for it.Next() {
 		r := it.Record()
 		if offset, ok := batch.TombstoneOffset(r); ok && offset >= l.meta.LogStart && offset < h.BaseOffset {
 			l.tombstones.add(tombstone{offset: offset, by: r.Offset})
+		}
+		if v, ok := batch.ParseSetIDValue(r); ok {
+			added, err := l.dataBetweenLocked(l.meta.LogStart, r.Offset)
+			if err != nil {
+				l.log.Warn("storage: count records before an XSETID", "dir", l.cfg.Dir, "err", err)
+			}
+			l.setID = &SetIDState{SetIDValue: v, At: r.Offset, AddedAt: l.meta.TrimmedRecords + added}
+			if l.lastID.Less(v.LastID) {
+				l.lastID = v.LastID
+			}
 		}
 	}
 }

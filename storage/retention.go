@@ -131,6 +131,41 @@ type StreamStats struct {
 	LastID           batch.ID
 	MaxDeletedOffset uint64
 	HasDeleted       bool
+	// SetMaxDeletedID is the max deleted id the newest XSETID set (0-0: none).
+	SetMaxDeletedID batch.ID
+}
+
+// ErrSetIDTooSmall is XSETID's error for an id below the stream's last id.
+var ErrSetIDTooSmall = errors.New("ERR The ID specified in XSETID is smaller than the target stream top item")
+
+// ErrSetIDEntriesAdded is XSETID's error for an entries-added below the stream's length.
+var ErrSetIDEntriesAdded = errors.New("ERR The entries_added specified in XSETID is smaller than the target stream length")
+
+// SetID is XSETID as the leader of epoch: it checks v against the stream (the id must not be
+// below the last id of the log, deleted records included; entries-added not below the length)
+// and appends it as a control record. Every replica applies it when it appends it.
+func (l *Log) SetID(v batch.SetIDValue, epoch uint64, nowMs int64) (Appended, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.checkEpochLocked(epoch); err != nil {
+		return Appended{}, err
+	}
+	if v.LastID.Less(l.lastID) {
+		return Appended{}, ErrSetIDTooSmall
+	}
+	if v.EntriesAdded >= 0 && uint64(v.EntriesAdded) < l.liveRecordsLocked() {
+		return Appended{}, ErrSetIDEntriesAdded
+	}
+	b := batch.NewBuilder(batch.HeaderSize + 64)
+	b.Reset(batch.Options{Control: true, ProducerID: batch.NoProducer})
+	if err := b.Add(batch.ID{}, nowMs, []byte{batch.ControlSetID}, batch.AppendSetIDValue(nil, v), nil); err != nil {
+		return Appended{}, err
+	}
+	data, err := b.Finish()
+	if err != nil {
+		return Appended{}, err
+	}
+	return l.stampAndWriteLocked(data, epoch)
 }
 
 // StreamStats returns the log's figures as a Redis stream.
@@ -140,6 +175,12 @@ func (l *Log) StreamStats() (StreamStats, error) {
 	st := StreamStats{Len: l.liveRecordsLocked(), LastID: l.lastIDLocked()}
 	data, err := l.dataBetweenLocked(l.meta.LogStart, l.nextOffset())
 	st.Added = l.meta.TrimmedRecords + data
+	if s := l.setID; s != nil {
+		st.SetMaxDeletedID = s.MaxDeletedID
+		if s.EntriesAdded >= 0 {
+			st.Added = uint64(s.EntriesAdded) + st.Added - min(st.Added, s.AddedAt)
+		}
+	}
 	if n := len(l.tombstones); n > 0 {
 		st.MaxDeletedOffset, st.HasDeleted = l.tombstones[n-1].offset, true
 	}
@@ -465,6 +506,12 @@ func (l *Log) Truncate(end uint64) error {
 	}
 	if err := l.cutSegmentsAfter(k, pos); err != nil {
 		return l.failLocked(err)
+	}
+	if l.setID != nil && l.setID.At >= end {
+		l.setID = nil // an uncommitted XSETID cut away: the one before it is in the meta file, if any
+		if ms := l.meta.SetID; ms != nil && ms.At < end {
+			l.setID = ms
+		}
 	}
 	l.lastID = l.lastIDLocked()
 	l.tombstones = l.tombstones.onlyBefore(end)

@@ -121,6 +121,9 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 	case *deleteMsg:
 		a.deleteIDs(msg)
 		a.processReady(ctx)
+	case *setIDMsg:
+		a.setID(msg)
+		a.processReady(ctx)
 	case *groupMsg:
 		a.group(msg)
 		a.processReady(ctx)

@@ -22,6 +22,10 @@ type (
 		ids   []batch.ID
 		reply chan<- countReply
 	}
+	setIDMsg struct {
+		v     batch.SetIDValue
+		reply chan<- countReply
+	}
 	countReply struct {
 		n   uint64
 		err error
@@ -49,6 +53,19 @@ func (p *Partition) Delete(ctx context.Context, ids []batch.ID) (uint64, error) 
 	reply := make(chan countReply, 1)
 	p.send(&deleteMsg{ids: ids, reply: reply})
 	return p.waitCount(ctx, reply, "delete")
+}
+
+// SetID is XSETID through the leader: it sets the stream's last id (the floor of later ids), its
+// entries-added and max-deleted-id figures. It blocks until the entry commits, ctx is done or
+// the partition stops.
+func (p *Partition) SetID(ctx context.Context, v batch.SetIDValue) error {
+	if err := p.unavailable(); err != nil {
+		return err
+	}
+	reply := make(chan countReply, 1)
+	p.send(&setIDMsg{v: v, reply: reply})
+	_, err := p.waitCount(ctx, reply, "XSETID")
+	return err
 }
 
 func (p *Partition) waitCount(ctx context.Context, reply <-chan countReply, what string) (uint64, error) {
@@ -142,6 +159,20 @@ func (a *partitionActor) deleteIDs(msg *deleteMsg) {
 		return
 	}
 	a.appendedControl(a.log.LogEnd(), func(err error) { msg.reply <- countReply{n: uint64(n), err: err} })
+}
+
+// setID logs an XSETID as the leader.
+func (a *partitionActor) setID(msg *setIDMsg) {
+	if err := a.leaderErr(); err != nil {
+		msg.reply <- countReply{err: err}
+		return
+	}
+	appended, err := a.log.SetID(msg.v, uint64(a.r.Epoch()), a.p.cfg.Now().UnixMilli())
+	if err != nil {
+		msg.reply <- countReply{err: err}
+		return
+	}
+	a.appendedControl(appended.NextOffset, func(err error) { msg.reply <- countReply{err: err} })
 }
 
 // trim plans a trim as the leader, logs the new log start and answers once it commits.

@@ -285,6 +285,9 @@ func (s logStream) Info() group.StreamInfo {
 			info.MaxDeletedID = r.ID
 		}
 	}
+	if info.MaxDeletedID.Less(st.SetMaxDeletedID) {
+		info.MaxDeletedID = st.SetMaxDeletedID
+	}
 	return info
 }
 

@@ -32,6 +32,9 @@ func (p *Partition) StreamInfo() (protocol.StreamInfoResponse, error) {
 			info.MaxDeletedID = r.ID
 		}
 	}
+	if info.MaxDeletedID.Less(st.SetMaxDeletedID) {
+		info.MaxDeletedID = st.SetMaxDeletedID
+	}
 	return info, nil
 }
 
