@@ -15,8 +15,8 @@ import (
 	"log/slog"
 	"os"
 	"slices"
-	"sync/atomic"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -591,7 +591,7 @@ func TestClusterGroupsSurviveFailover(t *testing.T) {
 		"XREADGROUP GROUP g bob COUNT 3 STREAMS gs >",
 		"XACK gs g 1-1 1-5",
 		"XREADGROUP GROUP g alice STREAMS gs 0", // alice's history: delivery counts go to 2
-		"XCLAIM gs g carol 0 1-6 JUSTID", // JUSTID leaves the delivery count as it is (Redis)
+		"XCLAIM gs g carol 0 1-6 JUSTID",        // JUSTID leaves the delivery count as it is (Redis)
 	}
 	for _, s := range steps {
 		if got := do(other, s); strings.HasPrefix(got, "-") {
