@@ -49,6 +49,9 @@ func (s *sim) event(e Event) {
 
 // Result is the outcome of one seed.
 type Result struct {
+	// Tier is TierProtocol or TierCluster; durations are in ticks of TickMillis() ms (the
+	// protocol tier's simulated 50 ms ticks; the cluster tier's wall-clock milliseconds).
+	Tier       string `json:"tier"`
 	Seed       uint64 `json:"seed"`
 	Nodes      int    `json:"nodes"`
 	Partitions int    `json:"partitions"`
@@ -67,10 +70,14 @@ type Result struct {
 	Faulty map[Class]int  `json:"faults"`
 	Net    simnet.Stats   `json:"net"`
 	// Failovers: leaderless time after each leader crash; ConvergeTicks: ticks from healing to
-	// convergence (-1: it did not).
+	// convergence (-1: it did not). RFRestores (cluster tier): ticks from the loss of a
+	// replica (a node down, left or removed) until every partition was back at RF in sync.
 	Failovers     []Failover `json:"failovers"`
 	ConvergeTicks int64      `json:"converge_ticks"`
-	Ticks, Steps  int        `json:"-"`
+	RFRestores    []int64    `json:"rf_restore_ticks,omitempty"`
+	// Notes (cluster tier): the run's events (faults, restarts, refusals) with their times.
+	Notes        []string `json:"notes,omitempty"`
+	Ticks, Steps int      `json:"-"`
 	// SafetyTicks: the tick the faults healed at.
 	SafetyTicks int `json:"safety_ticks"`
 	// Storms: ticks in which more messages were due than a tick delivers (a message storm).
@@ -86,8 +93,16 @@ type Result struct {
 	History  *check.History `json:"-"`
 }
 
+// TickMillis is the length of the result's ticks in milliseconds.
+func (r Result) TickMillis() int64 {
+	if r.Tier == TierCluster {
+		return 1
+	}
+	return TickMillis
+}
+
 func (s *sim) result() Result {
-	res := Result{Seed: s.cfg.Seed, Nodes: s.cfg.Nodes, Partitions: s.cfg.Partitions, Canary: s.cfg.Canary,
+	res := Result{Tier: TierProtocol, Seed: s.cfg.Seed, Nodes: s.cfg.Nodes, Partitions: s.cfg.Partitions, Canary: s.cfg.Canary,
 		Faults: s.faults, FaultMix: s.faults.String(), Kind: s.chk.Failed(), Violations: s.chk.Violations(),
 		Invariants: map[check.Invariant]int{}, Counts: s.chk.Counts, Ops: map[string]int{}, Faulty: map[Class]int{},
 		Net: s.net.Stats, ConvergeTicks: -1, Lost: s.chk.Lost(), Ticks: int(s.now), Steps: s.steps + int(s.now), TraceHash: s.trace.sum, Storms: s.storms,

@@ -14,7 +14,11 @@ import (
 // Summary aggregates the results of many seeds, in seed order (so it is the same for the
 // same seeds whatever the number of workers).
 type Summary struct {
-	Seeds int `json:"seeds"`
+	// Tier of the seeds; TickMillis the length of the ticks below in milliseconds (50 in the
+	// protocol tier's simulated time, 1 in the cluster tier's wall-clock time).
+	Tier       string `json:"tier"`
+	TickMillis int64  `json:"tick_ms"`
+	Seeds      int    `json:"seeds"`
 	// Faults: injections by class over all seeds; SeedsWith: seeds whose mix had the class.
 	Faults    map[Class]int `json:"faults"`
 	SeedsWith map[Class]int `json:"seeds_with_fault"`
@@ -31,15 +35,19 @@ type Summary struct {
 	Failover   map[Class]Percentiles `json:"failover_ticks"`
 	Unfinished int                   `json:"failover_unfinished"`
 	Converge   Percentiles           `json:"converge_ticks"`
-	Storms     int                   `json:"storm_ticks"`
-	Steps      int64                 `json:"steps"`
+	// RFRestore (cluster tier): ticks from the loss of a replica until every partition was
+	// back at RF in sync.
+	RFRestore Percentiles `json:"rf_restore_ticks"`
+	Storms    int         `json:"storm_ticks"`
+	Steps     int64       `json:"steps"`
 	// Failures: the failing results (at most maxReported, the first in seed order).
 	Failures []Result `json:"failures,omitempty"`
 	// Single is the result of a summary of one seed.
 	Single *Result `json:"-"`
 
-	failover map[Class][]int64
-	converge []int64
+	failover  map[Class][]int64
+	converge  []int64
+	rfRestore []int64
 }
 
 // maxReported bounds the failing results a summary keeps; maxEvidence the violations printed
@@ -47,6 +55,7 @@ type Summary struct {
 const (
 	maxReported = 10
 	maxEvidence = 5
+	maxNotes    = 40
 )
 
 // Percentiles of a sample of ticks; the millisecond forms are at TickMillis per tick.
@@ -80,6 +89,9 @@ func NewSummary() *Summary {
 
 // Add adds one seed's result.
 func (s *Summary) Add(r Result) {
+	if s.Seeds == 0 {
+		s.Tier, s.TickMillis = r.Tier, r.TickMillis()
+	}
 	s.Seeds++
 	for c, n := range r.Faulty {
 		s.Faults[c] += n
@@ -113,6 +125,8 @@ func (s *Summary) Add(r Result) {
 		s.converge = append(s.converge, r.ConvergeTicks)
 	}
 	s.Converge = percentiles(s.converge)
+	s.rfRestore = append(s.rfRestore, r.RFRestores...)
+	s.RFRestore = percentiles(s.rfRestore)
 	s.Storms += r.Storms
 	s.Steps += int64(r.Steps)
 	if r.Kind != check.KindNone {
@@ -179,10 +193,23 @@ func RunSeeds(cfg Config, seeds []uint64, workers int, progress func(done int, r
 
 // WriteText writes the summary for a person.
 func (s *Summary) WriteText(w io.Writer) {
-	fmt.Fprintf(w, "seeds: %d (%d steps)\n", s.Seeds, s.Steps)
+	if s.Tier == TierCluster {
+		fmt.Fprintf(w, "seeds: %d (tier cluster: durations in wall-clock ms)\n", s.Seeds)
+	} else {
+		fmt.Fprintf(w, "seeds: %d (%d steps)\n", s.Seeds, s.Steps)
+	}
 	fmt.Fprintf(w, "faults injected by class (injections, seeds with the class):\n")
-	for _, c := range Classes() {
-		fmt.Fprintf(w, "  %-12s %9d  %6d seeds\n", c, s.Faults[c], s.SeedsWith[c])
+	classes := Classes()
+	if s.Tier == TierCluster {
+		classes = ClusterClasses()
+		for _, extra := range []Class{"drain refused", "bit-flip refused at start", "bit-flip refused on read", "bit-flip not reached", "remove refused: forgotten"} {
+			if s.Faults[extra] > 0 {
+				classes = append(classes, extra)
+			}
+		}
+	}
+	for _, c := range classes {
+		fmt.Fprintf(w, "  %-26s %9d  %6d seeds\n", c, s.Faults[c], s.SeedsWith[c])
 	}
 	fmt.Fprintf(w, "operations by result:\n")
 	keys := make([]string, 0, len(s.Ops))
@@ -201,13 +228,24 @@ func (s *Summary) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "counted, not failures: acks=leader lost %d, acks=none lost %d, excused (majority crashed under fsync=interval) %d, "+
 		"indeterminate produces survived %d / lost %d; committed entries checked %d, entries read by consumers %d\n",
 		c.LostLeader, c.LostNone, c.Excused, c.UnknownSurvived, c.UnknownLost, c.Checked, c.Observed)
-	fmt.Fprintf(w, "failover (leaderless time from a leader's failure until a newer leader can commit; other faults go on meanwhile):\n")
-	for _, c := range []Class{ClassCrash, ClassPowerLoss, ClassFsyncError} {
-		fmt.Fprintf(w, "  after %-12s %s\n", c, s.Failover[c].String())
+	unit := max(s.TickMillis, 1)
+	if s.Tier == TierCluster {
+		fmt.Fprintf(w, "failover (from a leader's crash, removal or leave until the first acks=quorum produce sent after it is acknowledged; other faults go on meanwhile):\n")
+		for _, c := range []Class{ClassCrash, ClassPowerLoss, ClassFsyncError, ClassBitFlip, ClassRemove, ClassLeave} {
+			fmt.Fprintf(w, "  after %-12s %s\n", c, s.Failover[c].format(unit))
+		}
+		fmt.Fprintf(w, "  %d leader losses had no acknowledged produce before the phase ended\n", s.Unfinished)
+		fmt.Fprintf(w, "convergence after healing: %s\n", s.Converge.format(unit))
+		fmt.Fprintf(w, "time to restore RF (from a replica's loss until every partition has RF voters in sync): %s\n", s.RFRestore.format(unit))
+	} else {
+		fmt.Fprintf(w, "failover (leaderless time from a leader's failure until a newer leader can commit; other faults go on meanwhile):\n")
+		for _, c := range []Class{ClassCrash, ClassPowerLoss, ClassFsyncError} {
+			fmt.Fprintf(w, "  after %-12s %s\n", c, s.Failover[c].String())
+		}
+		fmt.Fprintf(w, "  %d leader failures had no successor before the run ended\n", s.Unfinished)
+		fmt.Fprintf(w, "convergence after healing: %s\n", s.Converge.String())
+		fmt.Fprintf(w, "time to restore RF: not modelled in the protocol tier (replica sets are fixed)\n")
 	}
-	fmt.Fprintf(w, "  %d leader failures had no successor before the run ended\n", s.Unfinished)
-	fmt.Fprintf(w, "convergence after healing: %s\n", s.Converge.String())
-	fmt.Fprintf(w, "time to restore RF: not modelled in the protocol tier (replica sets are fixed)\n")
 	if s.Storms > 0 {
 		fmt.Fprintf(w, "ticks with a message storm (more than %d messages due): %d\n", maxDeliveriesPerTick, s.Storms)
 	}
@@ -224,12 +262,18 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 }
 
-func (p Percentiles) String() string {
-	if p.N == 0 {
+func (p Percentiles) String() string { return p.format(TickMillis) }
+
+// format renders the percentiles of ticks of unit ms (in ms alone when a tick is 1 ms).
+func (p Percentiles) format(unit int64) string {
+	switch {
+	case p.N == 0:
 		return "no samples"
+	case unit == 1:
+		return fmt.Sprintf("n=%d p50 %d ms, p99 %d ms, max %d ms", p.N, p.P50, p.P99, p.Max)
 	}
 	return fmt.Sprintf("n=%d p50 %d ticks (%d ms), p99 %d ticks (%d ms), max %d ticks (%d ms)", p.N,
-		p.P50, p.P50*TickMillis, p.P99, p.P99*TickMillis, p.Max, p.Max*TickMillis)
+		p.P50, p.P50*unit, p.P99, p.P99*unit, p.Max, p.Max*unit)
 }
 
 // WriteFailure writes one failing seed: the invariant, the evidence and the command that
@@ -249,7 +293,17 @@ func (r Result) WriteFailure(w io.Writer, reproduce string) {
 	if r.Crash != "" {
 		fmt.Fprintf(w, "  simulator crash: %s\n  %s\n", r.Crash, indent(r.Stack))
 	}
-	fmt.Fprintf(w, "  reproduce: shoal sim --seed %d%s\n", r.Seed, reproduce)
+	if len(r.Notes) > 0 {
+		fmt.Fprintf(w, "  events of the run:\n")
+		for _, n := range r.Notes[max(0, len(r.Notes)-maxNotes):] {
+			fmt.Fprintf(w, "    %s\n", n)
+		}
+	}
+	tier := ""
+	if r.Tier == TierCluster {
+		tier = " --tier cluster"
+	}
+	fmt.Fprintf(w, "  reproduce: shoal sim%s --seed %d%s\n", tier, r.Seed, reproduce)
 }
 
 func indent(s string) string { return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n  ") }

@@ -1,14 +1,15 @@
 package main
 
 // `shoal sim`: the seeded chaos simulator (simulation/). The protocol tier runs replicas of the
-// replication core (actors/replication) on a simulated network and disk, with a seeded fault
-// mix per seed, a safety phase with faults and a liveness phase with every fault healed, and
-// checks the history of produces and polls (docs/design.md, "Simulation as built").
+// replication core (actors/replication) on a simulated network and disk; the cluster tier
+// (--tier cluster) runs whole nodes (brokers, gossip, storage) in this process on an in-memory
+// network and crashable disks. Both draw a fault mix per seed, run a safety phase with faults
+// and a liveness phase with every fault healed, and check the history of produces and polls
+// (docs/design.md, "Simulation as built").
 //
 // Exit codes: 0 every seed passed (or --list-canaries), 1 an I/O error (writing --html), 2 a
-// usage error (and --tier cluster, not implemented yet), 3 a safety violation, 4 a liveness
-// violation, 5 the simulator itself crashed. With several failing seeds the worst kind wins:
-// crash, then safety, then liveness.
+// usage error, 3 a safety violation, 4 a liveness violation, 5 the simulator itself crashed.
+// With several failing seeds the worst kind wins: crash, then safety, then liveness.
 
 import (
 	"encoding/json"
@@ -36,7 +37,7 @@ const (
 	exitSimCrash    = 5
 )
 
-const usageSim = "sim [--seed N|random] [--seeds K] [--tier protocol|cluster] [--nodes 3|5] [--partitions P] " +
+const usageSim = "sim [--seed N|random] [--seeds K] [--tier protocol|cluster] [--nodes N] [--partitions P] " +
 	"[--duration D] [--liveness D] [--faults LIST] [--canary NAME] [--list-canaries] [--workers N] " +
 	"[--trace] [--json] [--html FILE]"
 
@@ -48,6 +49,7 @@ type simFlags struct {
 	seedsGiven    bool
 	tier          string
 	cfg           simulation.Config
+	cluster       simulation.ClusterConfig
 	faults        string
 	listCanaries  bool
 	workers       int
@@ -70,18 +72,27 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 	for i := range seeds {
 		seeds[i] = f.seed + uint64(i)
 	}
-	if f.trace {
-		if f.seeds != 1 {
-			fmt.Fprintln(stderr, "shoal sim: --trace replays one seed: give --seed N without --seeds")
-			return exitUsage
-		}
+	if f.trace && f.seeds != 1 {
+		fmt.Fprintln(stderr, "shoal sim: --trace replays one seed: give --seed N without --seeds")
+		return exitUsage
+	}
+	if f.trace && f.tier == simulation.TierProtocol {
 		cfg := f.cfg
 		cfg.Seed, cfg.Trace = f.seed, stdout
 		simulation.Run(cfg)
 	}
 	start := time.Now()
 	progress := newProgress(stderr, len(seeds), start)
-	sum := simulation.RunSeeds(f.cfg, seeds, f.workers, progress.update)
+	var sum *simulation.Summary
+	if f.tier == simulation.TierCluster {
+		cfg := f.cluster
+		if f.trace {
+			cfg.Log = stdout
+		}
+		sum = simulation.RunClusterSeeds(cfg, seeds, f.workers, progress.update)
+	} else {
+		sum = simulation.RunSeeds(f.cfg, seeds, f.workers, progress.update)
+	}
 	progress.finish()
 	elapsed := time.Since(start)
 	if f.htmlPath != "" {
@@ -106,7 +117,7 @@ func runSim(args []string, stdout, stderr io.Writer) int {
 			return exitFail
 		}
 	} else {
-		fmt.Fprintf(stdout, "shoal sim: tier protocol, seeds %d..%d, %.1fs (%.0f seeds/min)\n", f.seed, f.seed+uint64(f.seeds)-1,
+		fmt.Fprintf(stdout, "shoal sim: tier %s, seeds %d..%d, %.1fs (%.1f seeds/min)\n", f.tier, f.seed, f.seed+uint64(f.seeds)-1,
 			elapsed.Seconds(), float64(f.seeds)/elapsed.Minutes())
 		if r := sum.Single; r != nil {
 			fmt.Fprintf(stdout, "seed %d: %d nodes, %d partitions, faults: %s\n", r.Seed, r.Nodes, r.Partitions, r.FaultMix)
@@ -146,17 +157,19 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 	fs := newFlagSet("sim", usageSim, stderr)
 	seed := fs.String("seed", "0", "first seed, or random (the seed chosen is printed)")
 	seeds := fs.Int("seeds", 1, "number of seeds, from --seed up (with --canary: that canary's stated seeds)")
-	tier := fs.String("tier", "protocol", "protocol (replicas of the replication core) or cluster (not implemented yet)")
-	nodes := fs.Int("nodes", 0, "replicas per partition: 3 or 5 (0: drawn from each seed)")
-	partitions := fs.Int("partitions", 0, fmt.Sprintf("partitions: 1..%d (0: drawn from each seed, 1..3)", simulation.MaxPartitions))
+	tier := fs.String("tier", "protocol", "protocol (replicas of the replication core) or cluster (whole nodes in one process)")
+	nodes := fs.Int("nodes", 0, "protocol tier: replicas per partition, 3 or 5; cluster tier: nodes at the start, 3..5 (0: drawn from each seed)")
+	partitions := fs.Int("partitions", 0, fmt.Sprintf("partitions: 1..%d, cluster tier 1..%d (0: drawn from each seed)", simulation.MaxPartitions, simulation.MaxClusterPartitions))
 	duration := fs.String("duration", strconv.Itoa(simulation.DefaultSafetyTicks),
-		fmt.Sprintf("length of the safety phase (with faults): ticks, or a duration such as 30s (a tick is %d ms)", simulation.TickMillis))
-	liveness := fs.String("liveness", strconv.Itoa(simulation.DefaultLivenessTicks), "bound of the liveness phase (after healing), ticks or a duration")
+		fmt.Sprintf("length of the safety phase (with faults): ticks, or a duration such as 30s (a tick is %d ms); cluster tier default %v",
+			simulation.TickMillis, simulation.DefaultClusterSafety))
+	liveness := fs.String("liveness", strconv.Itoa(simulation.DefaultLivenessTicks),
+		fmt.Sprintf("bound of the liveness phase (after healing), ticks or a duration; cluster tier default %v", simulation.DefaultClusterLiveness))
 	faults := fs.String("faults", "all", "fault classes a seed may draw from, comma-separated, or all, none: "+joinSimClasses())
 	canary := fs.String("canary", "", "plant a known bug (see --list-canaries); the run must fail")
 	list := fs.Bool("list-canaries", false, "list the canaries with the seeds each needs, and exit")
-	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "seeds run in parallel")
-	trace := fs.Bool("trace", false, "print every delivered message and event of one seed to stdout, then the summary")
+	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "seeds run in parallel (cluster tier default: 1, each seed is a whole cluster)")
+	trace := fs.Bool("trace", false, "print every delivered message and event of one seed to stdout (cluster tier: the events and the nodes' logs), then the summary")
 	asJSON := fs.Bool("json", false, "print the summary as one JSON object")
 	htmlPath := fs.String("html", "", "write a timeline page of the seed (of the first failing seed, with several) to FILE")
 	if code, ok := parseFlags(fs, args); !ok {
@@ -168,10 +181,16 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 		listCanaries: *list, workers: *workers, trace: *trace, asJSON: *asJSON, htmlPath: *htmlPath}
 	var errs []error
 	switch *tier {
-	case "protocol":
-	case "cluster":
-		fmt.Fprintln(stderr, "shoal sim: --tier cluster: not implemented yet: use --tier protocol")
-		return simFlags{}, exitUsage, false
+	case simulation.TierProtocol:
+	case simulation.TierCluster:
+		if !given["workers"] {
+			f.workers = 1
+		}
+		for _, name := range []string{"canary", "list-canaries", "html"} {
+			if given[name] {
+				errs = append(errs, fmt.Errorf("--%s: the cluster tier has no canaries or timeline page yet: use --tier protocol", name))
+			}
+		}
 	default:
 		errs = append(errs, fmt.Errorf("--tier %q: want protocol or cluster", *tier))
 	}
@@ -183,7 +202,11 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 	} else {
 		f.seed = v
 	}
-	classes, err := simulation.ParseClasses(*faults)
+	parse := simulation.ParseClasses
+	if *tier == simulation.TierCluster {
+		parse = simulation.ParseClusterClasses
+	}
+	classes, err := parse(*faults)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--faults: %w", err))
 	}
@@ -195,13 +218,26 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--liveness: %w", err))
 	}
-	f.cfg = simulation.Config{Nodes: *nodes, Partitions: *partitions, SafetyTicks: safety, LivenessTicks: live,
-		Classes: classes, Canary: simulation.Canary(*canary)}
-	if info, ok := simulation.LookupCanary(*canary); ok && !f.seedsGiven {
-		f.seeds = info.Seeds
-	}
-	if err := f.cfg.Validate(); err != nil {
-		errs = append(errs, err)
+	if *tier == simulation.TierCluster {
+		f.cluster = simulation.ClusterConfig{Nodes: *nodes, Partitions: *partitions, Classes: classes}
+		if given["duration"] {
+			f.cluster.Safety = ticksDuration(safety)
+		}
+		if given["liveness"] {
+			f.cluster.Liveness = ticksDuration(live)
+		}
+		if err := f.cluster.Validate(); err != nil {
+			errs = append(errs, err)
+		}
+	} else {
+		f.cfg = simulation.Config{Nodes: *nodes, Partitions: *partitions, SafetyTicks: safety, LivenessTicks: live,
+			Classes: classes, Canary: simulation.Canary(*canary)}
+		if info, ok := simulation.LookupCanary(*canary); ok && !f.seedsGiven {
+			f.seeds = info.Seeds
+		}
+		if err := f.cfg.Validate(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if f.seeds < 1 {
 		errs = append(errs, fmt.Errorf("--seeds %d: want at least 1", f.seeds))
@@ -220,6 +256,11 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 		}
 	}
 	return f, exitOK, true
+}
+
+// ticksDuration converts parsed ticks back to wall time (the cluster tier's phases).
+func ticksDuration(ticks int) time.Duration {
+	return time.Duration(ticks) * simulation.TickMillis * time.Millisecond
 }
 
 // parseTicks reads a number of ticks, or a duration converted at the tick length.

@@ -18,6 +18,8 @@
 //   - poll-skip, poll-non-monotonic: a poll did not start at the consumer's position or its
 //     offsets were not dense and increasing.
 //   - two-leaders: two nodes led one epoch of a partition.
+//   - id-order and corrupt-read (cluster tier): record ids of the healed log do not strictly
+//     increase; a read returned a batch that fails its checks.
 //
 // With fsync=interval a replica acknowledges what its page cache holds, so a crash of a
 // majority of the replica set may lose acknowledged, even committed, records: the design
@@ -56,12 +58,18 @@ const (
 	// Liveness: after healing, the partitions did not converge within the bound (one leader,
 	// every replica caught up and clean, logs identical, everything committed).
 	Liveness Invariant = "liveness"
+	// IDOrder: the cluster tier's healed log holds record ids that do not strictly increase
+	// (clock skew between leaders must not reorder them).
+	IDOrder Invariant = "id-order"
+	// CorruptRead: a consumer or a replica's committed read got a batch that fails its CRC or
+	// its record checks (the cluster tier; damage must be refused, never served).
+	CorruptRead Invariant = "corrupt-read"
 )
 
 // Invariants lists every invariant in report order.
 func Invariants() []Invariant {
 	return []Invariant{AckedLost, Duplicate, InconsistentOffsets, AbortedRead, PollSkip, PollNonMonotonic,
-		TwoLeaders, RefusedWrite, CorePanic, Liveness}
+		TwoLeaders, RefusedWrite, CorePanic, Liveness, IDOrder, CorruptRead}
 }
 
 // Kind is a class of failure; each has its own exit code in `shoal sim`.
@@ -133,6 +141,7 @@ const maxViolations = 20
 type Checker struct {
 	nodes       []replication.NodeID
 	excuseCrash bool
+	quorum      int // replicas that make a majority (0: a majority of nodes)
 	parts       []*partition
 	violations  []Violation
 	lost        []LostRecord
@@ -164,6 +173,11 @@ func New(partitions int, nodes []replication.NodeID, excuseCrashLoss bool) *Chec
 	}
 	return c
 }
+
+// SetQuorum sets how many replicas make a majority when the replica sets are smaller than
+// the list of nodes (the cluster tier: RF 3 among nodes that join and leave); the default is
+// a majority of the nodes.
+func (c *Checker) SetQuorum(q int) { c.quorum = q }
 
 // Violate records a violation (the simulator reports liveness, refused writes and core panics
 // through it too).
@@ -228,7 +242,11 @@ func (c *Checker) Dropped(p int, node replication.NodeID, from, to replication.O
 // Excused reports whether a loss at offset o of partition p is allowed: under fsync=interval,
 // a majority of the replicas dropped that offset in crashes.
 func (c *Checker) Excused(p int, o replication.Offset) bool {
-	return c.excuseCrash && bits.OnesCount64(c.parts[p].lostBy[o]) >= len(c.nodes)/2+1
+	q := c.quorum
+	if q == 0 {
+		q = len(c.nodes)/2 + 1
+	}
+	return c.excuseCrash && bits.OnesCount64(c.parts[p].lostBy[o]) >= q
 }
 
 // Committed checks the entries of a batch that lies below node's commit point against what
