@@ -390,7 +390,7 @@ func TestMoveThrottleBoundsACatchUp(t *testing.T) {
 			}
 		}
 		if moved == 0 || cs.Moves.InProgress+cs.Moves.Queued > 0 {
-			return fmt.Errorf("replicas %v, moves %+v", sets, cs.Moves)
+			return fmt.Errorf("replicas %v, moves %+v, throttle %+v", sets, cs.Moves, st)
 		}
 		return nil
 	})

@@ -82,8 +82,10 @@ func (t *MoveThrottle) Admit(partition, learner string, index, leaderEnd uint64,
 	st.seen = now
 	st.leaderEnd = max(st.leaderEnd, leaderEnd)
 	// After a held-back append, the later ones in the core's pipeline would leave a gap the
-	// learner rejects: they are held back too, free, until the core resends from the gap.
-	gap := st.held && index > st.heldAt
+	// learner rejects: they are held back too, free, until the core resends from the gap. Only
+	// past what was sent: a held-back resend of offsets sent before leaves no gap (holding the
+	// appends after it stalled a move for good, the learner having the rest already).
+	gap := st.held && index > st.heldAt && index > st.sentEnd
 	if gap || !t.bucket.take(len(data), now) {
 		if !st.held || index < st.heldAt {
 			st.held, st.heldAt = true, index

@@ -131,6 +131,21 @@ func TestMoveThrottleTracksLearners(t *testing.T) {
 	if !th.Admit("t/0", "n4", 11, 100, appendOf(t, 11, 1, 1000)) {
 		t.Fatal("the append after the resend was held back")
 	}
+	// A held-back resend of offsets sent before leaves no gap: what follows the sent end goes.
+	now = now.Add(time.Second)
+	if !th.Admit("t/1", "n4", 0, 100, first) {
+		t.Fatal("a first append was held back with a full bucket")
+	}
+	if !th.Admit("t/1", "n4", 10, 100, appendOf(t, 10, 1, 1_000_000)) || !th.Admit("t/1", "n4", 11, 100, appendOf(t, 11, 1, 30_000)) {
+		t.Fatal("appends within the burst were held back")
+	}
+	if th.Admit("t/1", "n4", 0, 100, first) {
+		t.Fatal("a resend was granted with an empty bucket")
+	}
+	now = now.Add(time.Second)
+	if !th.Admit("t/1", "n4", 12, 100, appendOf(t, 12, 1, 1000)) {
+		t.Fatal("the append at the sent end was held back behind a held-back resend (the move would stall)")
+	}
 	// A learner sent nothing for a while is forgotten.
 	now = now.Add(learnerForgetAfter + time.Second)
 	if st := th.Stats(); st.Learners != 0 || st.BytesLeft != 0 {
