@@ -274,6 +274,7 @@ func (b *Broker) viaMetaLeader(ctx context.Context, name string, present bool, l
 	if !errors.As(err, &notLeader) || b.cluster == nil {
 		return err
 	}
+	written := notLeader.Written
 	// A catalog between leaders (a failover or a handover) has one again within an election
 	// timeout or two: wait for it rather than fail the operator's command.
 	for wait := time.NewTimer(metaLeaderWait); notLeader.Leader == ""; {
@@ -287,9 +288,15 @@ func (b *Broker) viaMetaLeader(ctx context.Context, name string, present bool, l
 		if err = local(); !errors.As(err, &notLeader) {
 			return err
 		}
+		written = written || notLeader.Written
 	}
 	if err := b.cluster.forwardCall(ctx, notLeader.Leader, t, req, nil); err != nil {
-		return err
+		// A change this node appended before its leadership moved may have committed: the
+		// retry then finds it done (a create finds the topic, a delete finds none).
+		done := (present && protocol.CodeOf(err) == protocol.CodeTopicExists) || (!present && protocol.CodeOf(err) == protocol.CodeUnknownTopic)
+		if !written || !done || name == "" {
+			return err
+		}
 	}
 	if name == "" {
 		return b.node.WaitCatalog(ctx)

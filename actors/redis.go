@@ -250,6 +250,9 @@ func (b *Broker) redisXAddLocal(ctx context.Context, p *partition.Partition, c *
 
 // xaddBatch builds the one-record batch of an XADD: the fields become the record's headers.
 func xaddBatch(p *partition.Partition, c *resp.XAdd, nowMs int64) ([]byte, error) {
+	if p.LastID() == batch.MaxID {
+		return nil, batch.ErrIDSpaceExhausted // Redis checks this before the id itself
+	}
 	opts := batch.Options{ProducerID: batch.NoProducer}
 	id := c.ID.ID
 	switch {

@@ -76,8 +76,10 @@ func ValidateTopicName(name string) error {
 	}
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return protocol.Errorf(protocol.ErrInvalidArgument, "topic name %q: character %q at %d; use letters, digits, '.', '_' and '-'", name, c, i)
+		// Printable ASCII but the path separators and the quote: Redis users name streams
+		// "app:events" or "{tenant}.orders"; the name is a directory of the data dir.
+		if c <= ' ' || c > '~' || c == '/' || c == '\\' || c == '"' {
+			return protocol.Errorf(protocol.ErrInvalidArgument, "topic name %q: character %q at %d; use printable ASCII without spaces, '/', '\\' or '\"'", name, c, i)
 		}
 	}
 	if len(name) >= len(internalTopicPrefix) && name[:len(internalTopicPrefix)] == internalTopicPrefix {

@@ -58,7 +58,12 @@ func (v *View) isAlive(id string) bool { return v != nil && slices.Contains(v.Al
 
 // ErrNotMetaLeader means a catalog change reached a node that does not lead __meta; the broker
 // forwards the request to Leader ("" when none is known).
-type ErrNotMetaLeader struct{ Leader string }
+type ErrNotMetaLeader struct {
+	Leader string
+	// Written: the change was appended to this node's __meta log before its leadership moved,
+	// so it may commit under the next leader: a retry that finds it done has succeeded.
+	Written bool
+}
 
 func (e *ErrNotMetaLeader) Error() string {
 	if e.Leader == "" {
@@ -339,7 +344,7 @@ func (n *Node) writeMeta(ctx context.Context, rec metaRecord) (uint64, error) {
 	if code := protocol.CodeOf(err); code == protocol.CodeNotLeader || code == protocol.CodeUnavailable {
 		// The leadership moved (a handover to the preferred leader, a failover) since the
 		// caller checked it: say who leads now, so the broker waits or forwards.
-		return 0, &ErrNotMetaLeader{Leader: n.cluster.meta.Leadership().Leader}
+		return 0, &ErrNotMetaLeader{Leader: n.cluster.meta.Leadership().Leader, Written: true}
 	}
 	if err != nil {
 		return 0, fmt.Errorf("write the catalog: %w", err)

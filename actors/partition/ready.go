@@ -35,7 +35,13 @@ func (a *partitionActor) processReady(ctx actor.Context) {
 			for _, m := range rd.Messages {
 				if m.Type != replication.MsgAppend && m.Type != replication.MsgAppendResp {
 					a.p.cfg.Logger.Debug("partition: election message", "partition", a.p.name, "msg", m.String())
-				} else if len(m.Data) > 0 && slices.Contains(a.r.Config().Learners, m.To) {
+				} else if m.Type == replication.MsgAppend && len(m.Data) > 0 && a.p.cfg.MoveThrottle != nil &&
+					slices.Contains(a.r.Config().Learners, m.To) {
+					// A learner catching up: past the node's move budget the append is held back
+					// (not sent); the core resends it after a heartbeat, as any lost append.
+					if !a.p.cfg.MoveThrottle.Admit(a.p.name, string(m.To), uint64(m.Index), uint64(m.End), m.Data) {
+						continue
+					}
 					a.p.counters.movedBytes.Add(uint64(len(m.Data)))
 				}
 				peers.Send(string(m.To), toWire(a.p.cfg.Topic, a.p.cfg.Partition, m))

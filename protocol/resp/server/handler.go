@@ -48,7 +48,8 @@ func (s *Server) serveRequest(conn redcon.Conn, first redcon.Command) {
 func (s *Server) serveOne(conn redcon.Conn, st *connState, args [][]byte) (quit bool) {
 	proto := st.client.Protocol()
 	if value, handled, quit := s.connectionCommand(st, args); handled {
-		st.pending = append(st.pending, pending{value: value, proto: proto})
+		// HELLO answers in the protocol it switches to (Redis: HELLO 3 replies with a map).
+		st.pending = append(st.pending, pending{value: value, proto: st.client.Protocol()})
 		return quit
 	}
 	if !st.authenticated {
