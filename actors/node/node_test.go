@@ -114,7 +114,7 @@ func TestValidateTopicName(t *testing.T) {
 	}{
 		{"orders", true},
 		{"a.b_c-D9", true},
-		{"app:events", true},     // Redis key habits
+		{"app:events", true}, // Redis key habits
 		{"{tenant}:orders#1", true},
 		{`back\slash`, false},
 		{`quote"d`, false},
