@@ -22,11 +22,18 @@ type progress struct {
 	learner bool
 	// active: heard from since the last quorum check; acked: since the last heartbeat.
 	active, acked bool
+	// silentBeats counts the heartbeats in a row at which appends were in flight and the
+	// member had made no progress. Invariant: silentBeats < lostAfterBeats.
+	silentBeats int
 	// heardTick is the replica's tick count when the member last answered.
 	heardTick int
 	// removedAt: the member was removed by the config entry ending here; it is still sent the
 	// log until it holds that entry (0: a member).
 	removedAt Offset
+	// answered: the member answered an append of this leader. Until it does it gets empty
+	// probes only: a node that does not host its replica yet (a learner just added, whose node
+	// learns of the move a moment later) drops what it is sent, and the data would go twice.
+	answered bool
 }
 
 // Appended tells the leader that the shell appended its own batches (client data, tombstones)
@@ -60,7 +67,7 @@ func (r *Replica) handleAppendResp(m Message) {
 	case pr == nil || m.Epoch < r.epoch:
 		return
 	}
-	pr.active, pr.heardTick = true, r.ticks
+	pr.active, pr.heardTick, pr.answered = true, r.ticks, true
 	// acked: the member made progress since the last heartbeat. An answer to a heartbeat at
 	// the member's match is no progress: with appends in flight and none acknowledged for a
 	// whole heartbeat, they were lost, and the next heartbeat probes (found by the simulator).
@@ -95,7 +102,15 @@ func (r *Replica) handleAppendResp(m Message) {
 
 // sendAppend sends the member what it lacks, if its window allows.
 func (r *Replica) sendAppend(to NodeID, pr *progress) {
-	if pr.next >= r.log.stable || len(pr.inflight) >= r.opts.MaxInflight || (pr.probing && len(pr.inflight) > 0) {
+	if len(pr.inflight) >= r.opts.MaxInflight || (pr.probing && len(pr.inflight) > 0) {
+		return
+	}
+	if !pr.answered {
+		r.send(Message{Type: MsgAppend, To: to, Index: pr.next, PrevEpoch: r.prevEpoch(pr.next), Commit: r.commit, End: r.log.end})
+		pr.inflight = append(pr.inflight, pr.next)
+		return
+	}
+	if pr.next >= r.log.stable {
 		return
 	}
 	data, err := r.opts.Log.Read(pr.next, r.opts.MaxAppendBytes)
@@ -127,11 +142,26 @@ func (r *Replica) broadcastAppend() {
 	}
 }
 
-// heartbeat carries the commit point. A member that answered nothing since the last heartbeat
-// while appends were in flight may have lost them: it is probed at its next offset with an
-// empty append, which it accepts, or rejects with its end and history.
+// lostAfterBeats: appends in flight to a member that made no progress for this many heartbeats
+// in a row count as lost. One heartbeat was too few: a learner catching up (a window of 1 MiB
+// appends, each written and fsynced on a disk other replicas share) often takes longer than a
+// heartbeat per append, and the leader then resent the whole window (joins moved 1.3-2x the
+// bytes they needed, an RF restore 4x).
+const lostAfterBeats = 3
+
+// heartbeat carries the commit point. A member that answered nothing for lostAfterBeats
+// heartbeats while appends were in flight may have lost them: it is probed at its next offset
+// with an empty append, which it accepts, or rejects with its end and history.
 func (r *Replica) heartbeat(to NodeID, pr *progress) {
-	if !pr.acked && len(pr.inflight) > 0 {
+	switch {
+	case pr.acked || len(pr.inflight) == 0:
+		pr.silentBeats = 0
+	case pr.silentBeats+1 < lostAfterBeats:
+		// No progress for a heartbeat may be a slow member (a learner writing a window of
+		// catch-up appends): resending now would send the window twice.
+		pr.silentBeats++
+	default:
+		pr.silentBeats = 0
 		pr.probing, pr.inflight = true, nil
 	}
 	pr.acked = false
