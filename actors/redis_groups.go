@@ -265,14 +265,15 @@ func groupReply(p *partition.Partition, cmd resp.Command, res group.Result, prot
 		if c.Streams[0].From == resp.ReadUndelivered && len(r.Entries) == 0 {
 			return resp.NullArray
 		}
+		ids := make([]batch.ID, len(r.Entries))
+		for i, d := range r.Entries {
+			ids[i] = d.ID
+		}
+		found := entriesByIDs(p, ids)
 		entries := make([]resp.Value, 0, len(r.Entries))
-		for _, d := range r.Entries {
-			var v resp.Value
-			if !d.Exists {
-				v = resp.Array(resp.BulkID(d.ID), resp.NullArray)
-			} else if e, ok := entryByID(p, d.ID); ok {
-				v = e
-			} else {
+		for i, d := range r.Entries {
+			v := found[i]
+			if !d.Exists || v.Kind() == 0 {
 				v = resp.Array(resp.BulkID(d.ID), resp.NullArray)
 			}
 			if c.ClaimMinIdleMs >= 0 {
@@ -336,14 +337,34 @@ func groupInfoFields(g group.GroupInfo) []resp.Value {
 
 func claimedReply(p *partition.Partition, claimed []group.ClaimedEntry, justID bool) resp.Value {
 	out := make([]resp.Value, 0, len(claimed))
-	for _, c := range claimed {
-		if justID {
+	if justID {
+		for _, c := range claimed {
 			out = append(out, resp.BulkID(c.ID))
-		} else if e, ok := entryByID(p, c.ID); ok {
-			out = append(out, e)
+		}
+		return resp.Array(out...)
+	}
+	ids := make([]batch.ID, len(claimed))
+	for i, c := range claimed {
+		ids[i] = c.ID
+	}
+	for _, v := range entriesByIDs(p, ids) {
+		if v.Kind() != 0 {
+			out = append(out, v)
 		}
 	}
 	return resp.Array(out...)
+}
+
+// entriesByIDs returns the live entries with the given ids as Redis replies them, in the order of
+// ids; the zero Value where an id is not (or no longer) in the stream.
+func entriesByIDs(p *partition.Partition, ids []batch.ID) []resp.Value {
+	out := make([]resp.Value, len(ids))
+	_ = p.RecordsByIDs(ids, func(i int, r batch.Record, ok bool) {
+		if ok {
+			out[i] = entryValue(r)
+		}
+	})
+	return out
 }
 
 // streamsReply is XREAD's and XREADGROUP's reply shape: a map of key to entries in RESP3, an
@@ -378,14 +399,6 @@ func boolInt(b bool) resp.Value {
 	return resp.Int(0)
 }
 
-// entryByID returns the entry with id as Redis replies it, if it is live.
-func entryByID(p *partition.Partition, id batch.ID) (resp.Value, bool) {
-	r, ok, err := p.RecordByID(id)
-	if err != nil || !ok {
-		return resp.Value{}, false
-	}
-	return entryValue(r), true
-}
 
 // redisXReadGroup is XREADGROUP over one or more keys.
 func (b *Broker) redisXReadGroup(ctx context.Context, c *resp.XReadGroup, args [][]byte, proto int) resp.Value {

@@ -2,6 +2,7 @@ package partition
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/batch"
@@ -106,4 +107,55 @@ func (p *Partition) RecordByID(id batch.ID) (batch.Record, bool, error) {
 		return batch.Record{}, false, rs.Err()
 	}
 	return rs.Record(), true, nil
+}
+
+// RecordsByIDs finds the committed live records with the given ids (in any order) and calls fn
+// with each id's index in ids and its record, or ok false when it is not there. Ids that lie close
+// together in the log (a read group's new entries) are found in one read. The records alias
+// buffers of this call: fn copies what it keeps.
+func (p *Partition) RecordsByIDs(ids []batch.ID, fn func(i int, r batch.Record, ok bool)) error {
+	order := make([]int, len(ids))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int { return ids[a].Compare(ids[b]) })
+	hw := p.HighWatermark()
+	var window []batch.Record // sorted by id
+	var covered batch.ID      // every committed id up to this one is in window, if window is set
+	have := false
+	for _, i := range order {
+		id := ids[i]
+		if !have || covered.Less(id) {
+			offset, err := p.log.OffsetForID(id)
+			if err != nil {
+				return err
+			}
+			window, have = window[:0], false
+			if offset < hw {
+				res, err := p.log.Read(offset, 256<<10, hw, nil)
+				if err != nil {
+					return err
+				}
+				rs := res.Records()
+				for rs.Next() {
+					window = append(window, rs.Record())
+				}
+				if err := rs.Err(); err != nil {
+					return err
+				}
+				// The window covers the ids up to the last record it read (deleted ones in
+				// between are not records): an id past it needs another read.
+				if n := len(window); n > 0 {
+					covered, have = window[n-1].ID, true
+				}
+			}
+		}
+		k, found := slices.BinarySearchFunc(window, id, func(r batch.Record, id batch.ID) int { return r.ID.Compare(id) })
+		if found {
+			fn(i, window[k], true)
+		} else {
+			fn(i, batch.Record{}, false)
+		}
+	}
+	return nil
 }
