@@ -399,7 +399,6 @@ func boolInt(b bool) resp.Value {
 	return resp.Int(0)
 }
 
-
 // redisXReadGroup is XREADGROUP over one or more keys.
 func (b *Broker) redisXReadGroup(ctx context.Context, c *resp.XReadGroup, args [][]byte, proto int) resp.Value {
 	if len(c.Streams) == 1 {
