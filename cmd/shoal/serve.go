@@ -430,10 +430,7 @@ func startRESP(cfg serveConfig, b *actors.Broker, log *slog.Logger) (*respserver
 	if err != nil {
 		return nil, "", fmt.Errorf("listen on --resp-addr %s: %w (is a Redis server or another node using it? give another port)", cfg.RESPAddr, err)
 	}
-	front := respserver.New(respserver.Config{Password: cfg.RESPPassword}, respserver.BackendFunc(
-		func(ctx context.Context, c *respserver.Client, cmd resp.Command, args [][]byte) func(context.Context) resp.Value {
-			return b.RedisCommand(ctx, cmd, args, c.Protocol())
-		}))
+	front := respserver.New(respserver.Config{Password: cfg.RESPPassword}, redisBackend{b})
 	go func() {
 		if err := front.Serve(ln); err != nil && !errors.Is(err, respserver.ErrClosed) && !errors.Is(err, net.ErrClosed) {
 			log.Error("redis front stopped", "err", err)
@@ -442,3 +439,24 @@ func startRESP(cfg serveConfig, b *actors.Broker, log *slog.Logger) (*respserver
 	log.Info("redis front listening", "resp_addr", ln.Addr().String(), "auth", cfg.RESPPassword != "")
 	return front, ln.Addr().String(), nil
 }
+
+// redisBackend runs the Redis front's commands on the broker, one session per connection (the
+// session batches a pipeline's XADDs to one stream into one log append).
+type redisBackend struct{ b *actors.Broker }
+
+func (r redisBackend) session(c *respserver.Client) *actors.RedisSession {
+	s, ok := c.Data().(*actors.RedisSession)
+	if !ok {
+		s = r.b.NewRedisSession()
+		c.SetData(s)
+	}
+	return s
+}
+
+// Submit runs one command (on the connection's goroutine, in arrival order).
+func (r redisBackend) Submit(ctx context.Context, c *respserver.Client, cmd resp.Command, args [][]byte) func(context.Context) resp.Value {
+	return r.session(c).Command(ctx, cmd, args, c.Protocol())
+}
+
+// EndPipeline sends the XADDs the session held back.
+func (r redisBackend) EndPipeline(c *respserver.Client) { r.session(c).Flush() }

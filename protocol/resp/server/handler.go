@@ -32,6 +32,7 @@ func (s *Server) serveRequest(conn redcon.Conn, first redcon.Command) {
 		}
 		quit = s.serveOne(conn, st, cmd.Args)
 	}
+	s.endPipeline(st)
 	s.drain(st)
 	conn.WriteRaw(st.out)
 	if cap(st.out) > 1<<20 {
@@ -71,6 +72,7 @@ func (s *Server) serveOne(conn redcon.Conn, st *connState, args [][]byte) (quit 
 		return false
 	}
 	// Answer what came before, then wait for this one while watching for a hang-up.
+	s.endPipeline(st)
 	s.drain(st)
 	conn.WriteRaw(st.out)
 	st.out = st.out[:0]
@@ -87,6 +89,14 @@ func (s *Server) serveOne(conn redcon.Conn, st *connState, args [][]byte) (quit 
 	}
 	st.out = appendReply(st.out, value, proto)
 	return false
+}
+
+// endPipeline tells a PipelineEnder backend that the commands submitted so far are all it gets
+// before their replies are awaited.
+func (s *Server) endPipeline(st *connState) {
+	if pe, ok := s.backend.(PipelineEnder); ok && len(st.pending) > 0 {
+		pe.EndPipeline(st.client)
+	}
 }
 
 // drain waits for the batch's replies in order and appends them to st.out.

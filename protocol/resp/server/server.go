@@ -28,6 +28,14 @@ type Backend interface {
 	Submit(ctx context.Context, c *Client, cmd resp.Command, args [][]byte) func(context.Context) resp.Value
 }
 
+// PipelineEnder is a Backend that wants to know where a connection's pipeline ends: EndPipeline
+// is called on the connection's goroutine after the commands read together were submitted and
+// before their replies are awaited (and before a blocking command is awaited), so a Backend that
+// holds writes back to batch them (XADDs of one pipeline in one log append) sends them then.
+type PipelineEnder interface {
+	EndPipeline(c *Client)
+}
+
 // BackendFunc adapts a function to Backend (tests and simple backends).
 type BackendFunc func(ctx context.Context, c *Client, cmd resp.Command, args [][]byte) func(context.Context) resp.Value
 
@@ -192,7 +200,19 @@ type Client struct {
 	proto   int
 	libName string
 	libVer  string
+
+	// data is the Backend's per-connection state (SetData); only the connection's goroutine,
+	// which calls Submit and EndPipeline, touches it.
+	data any
 }
+
+// Data returns what the Backend stored with SetData (nil at first). Call it only from Submit or
+// EndPipeline (the connection's goroutine).
+func (c *Client) Data() any { return c.data }
+
+// SetData stores the Backend's per-connection state (say, writes it batches across a pipeline).
+// Call it only from Submit or EndPipeline.
+func (c *Client) SetData(v any) { c.data = v }
 
 // ID returns the connection id (CLIENT ID), unique for the server's life.
 func (c *Client) ID() int64 { return c.id }
