@@ -1,6 +1,10 @@
 package replication
 
-import "github.com/shoalmq/shoal/protocol/batch"
+import (
+	"slices"
+
+	"github.com/shoalmq/shoal/protocol/batch"
+)
 
 // promiseFrom is one granted promise: the promiser's log.
 type promiseFrom struct {
@@ -115,6 +119,15 @@ func (r *Replica) handleFetchResp(m Message) {
 		r.writeBatch(s)
 	}
 	if r.log.end >= c.target {
+		if !r.Config().IsVoter(r.id) {
+			// The log it caught up with holds a config entry that removed this replica (sent by
+			// a leader that lost its leadership before this replica had it; the next leader's
+			// replica set did not name it, so nobody told it). A leader outside its own voters
+			// could never finish a change (it cannot promote itself): give the epoch up, and
+			// let a voter lead. It no longer campaigns, and its node drops it once idle.
+			r.abortCandidacy()
+			return
+		}
 		r.becomeLeader()
 		return
 	}
@@ -150,6 +163,13 @@ func (r *Replica) abortCandidacy() {
 // empty (a new partition: its first data batch is of its epoch) and one that is the only voter
 // (its durable log is committed). Offsets stay dense from 0 for new and standalone partitions.
 func (r *Replica) becomeLeader() {
+	var promisers []NodeID
+	if r.cand != nil {
+		for id := range r.cand.promises {
+			promisers = append(promisers, id)
+		}
+		slices.Sort(promisers)
+	}
 	r.becomeFollower(r.epoch, r.id)
 	r.role, r.step, r.tick = RoleLeader, stepLeader, tickLeader
 	r.unclean = false // its log is the partition's log from now on
@@ -164,6 +184,15 @@ func (r *Replica) becomeLeader() {
 	}
 	r.prs = make(map[NodeID]*progress)
 	r.syncProgress()
+	// A promiser the replica set no longer names was removed by a config entry it does not hold
+	// yet (its leader lost the leadership before it could tell it): it is sent the log until it
+	// holds that entry, as the leader that removed it would have, or it would go on counting
+	// itself a voter and campaigning.
+	for _, id := range promisers {
+		if id != r.id && !r.Config().Has(id) {
+			r.prs[id] = &progress{next: r.epochStart, probing: true, active: true, acked: true, heardTick: r.ticks, removedAt: r.log.end}
+		}
+	}
 	r.broadcastAppend()
 	r.maybeCommit()
 }
