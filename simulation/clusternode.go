@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shoalmq/shoal/actors"
@@ -52,6 +53,9 @@ type cnode struct {
 	index int
 	fs    *vfs.CrashFS
 	skew  time.Duration
+	// clockSkew is what the node's clock adds to the wall clock now: 0 while the cluster forms,
+	// skew from the safety phase on (the clock steps, as an NTP correction would).
+	clockSkew atomic.Int64
 
 	gossipAddr, brokerAddr string
 
@@ -128,8 +132,7 @@ func (nd *cnode) start(seeds []string) error {
 	if r.faults.FsyncInterval {
 		cfg.Fsync, cfg.FsyncInterval = storage.FsyncInterval, r.faults.SyncEvery
 	}
-	skew := nd.skew
-	cfg.Now = func() time.Time { return time.Now().Add(skew) }
+	cfg.Now = func() time.Time { return time.Now().Add(time.Duration(nd.clockSkew.Load())) }
 	id := nd.id
 	cfg.Cluster = &actors.ClusterConfig{Membership: ms, Bootstrap: !nd.started && len(seeds) == 0, DeadGrace: r.faults.DeadGrace,
 		Dial: func(ctx context.Context, addr string) (actors.PeerConn, error) {

@@ -324,6 +324,7 @@ func (r *clusterRun) join() bool {
 	r.nodes = append(r.nodes, nd)
 	r.counts[ClassJoin]++
 	r.mu.Unlock()
+	nd.clockSkew.Store(int64(nd.skew))
 	if err := nd.start(r.seedsFor(nd)); err != nil {
 		panic(fmt.Sprintf("sim: a new node %s does not start: %v", nd.id, err))
 	}

@@ -208,6 +208,9 @@ func (r *clusterRun) run() {
 		return
 	}
 	r.setPhase("safety")
+	for _, nd := range r.allNodes() {
+		nd.clockSkew.Store(int64(nd.skew))
+	}
 	r.net.SetKnobs(memnet.Knobs{DropPercent: r.faults.DropPercent, Delay: r.faults.Delay, Jitter: r.faults.Jitter})
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
