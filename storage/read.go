@@ -229,6 +229,7 @@ func (l *Log) findFirstLocked(search recordSearch) (batch.Record, bool, error) {
 
 func (l *Log) scanFor(seg *segment, pos int64, search recordSearch) (batch.Record, bool, error) {
 	sc := newScanner(seg.file, seg.path, pos, seg.size, nil)
+	sc.chunk = lookupChunkBytes
 	for {
 		h, b, at, err := sc.next()
 		if errors.Is(err, io.EOF) {

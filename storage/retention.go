@@ -404,6 +404,7 @@ func (l *Log) countDataBelow(seg *segment, offset uint64) (uint64, error) {
 	start := entryForOffset(seg.entries, offset)
 	n := uint64(start.dataRecordsBefore)
 	sc := newScanner(seg.file, seg.path, int64(start.position), seg.size, nil)
+	sc.chunk = lookupChunkBytes // from an index entry: usually within one index interval
 	for {
 		h, _, at, err := sc.next()
 		if errors.Is(err, io.EOF) || (err == nil && h.BaseOffset >= offset) {

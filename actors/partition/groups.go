@@ -311,7 +311,7 @@ func (s logStream) After(after batch.ID, count int) []batch.ID {
 	}
 	var ids []batch.ID
 	for from < s.a.commit && len(ids) < count {
-		res, err := log.Read(from, 256<<10, s.a.commit, nil)
+		res, err := log.Read(from, max(16<<10, min(256<<10, 128*(count-len(ids)))), s.a.commit, nil)
 		if err != nil {
 			break
 		}

@@ -119,6 +119,10 @@ func (p *Partition) RecordsByIDs(ids []batch.ID, fn func(i int, r batch.Record, 
 		order[i] = i
 	}
 	slices.SortFunc(order, func(a, b int) int { return ids[a].Compare(ids[b]) })
+	if len(ids) == 0 {
+		return nil
+	}
+	last := ids[order[len(order)-1]]
 	hw := p.HighWatermark()
 	var window []batch.Record // sorted by id
 	var covered batch.ID      // every committed id up to this one is in window, if window is set
@@ -132,12 +136,12 @@ func (p *Partition) RecordsByIDs(ids []batch.ID, fn func(i int, r batch.Record, 
 			}
 			window, have = window[:0], false
 			if offset < hw {
-				res, err := p.log.Read(offset, 256<<10, hw, nil)
+				res, err := p.log.Read(offset, 64<<10, hw, nil)
 				if err != nil {
 					return err
 				}
 				rs := res.Records()
-				for rs.Next() {
+				for rs.Next() && !last.Less(rs.Record().ID) {
 					window = append(window, rs.Record())
 				}
 				if err := rs.Err(); err != nil {
