@@ -29,19 +29,19 @@ import (
 )
 
 type result struct {
-	Entries        int64   `json:"entries"`
-	Acked          int64   `json:"acked"`
-	Reads          int64   `json:"reads"`
-	EmptyReads     int64   `json:"empty_reads"`
-	Seconds        float64 `json:"seconds"`
-	EntriesPerSec  float64 `json:"entries_per_sec"`
-	ReadP50Ms      float64 `json:"read_p50_ms"`
-	ReadP99Ms      float64 `json:"read_p99_ms"`
-	AckP50Ms       float64 `json:"ack_p50_ms"`
-	AckP99Ms       float64 `json:"ack_p99_ms"`
-	Consumers      int     `json:"consumers"`
-	Count          int64   `json:"count"`
-	StoppedBy      string  `json:"stopped_by"`
+	Entries       int64   `json:"entries"`
+	Acked         int64   `json:"acked"`
+	Reads         int64   `json:"reads"`
+	EmptyReads    int64   `json:"empty_reads"`
+	Seconds       float64 `json:"seconds"`
+	EntriesPerSec float64 `json:"entries_per_sec"`
+	ReadP50Ms     float64 `json:"read_p50_ms"`
+	ReadP99Ms     float64 `json:"read_p99_ms"`
+	AckP50Ms      float64 `json:"ack_p50_ms"`
+	AckP99Ms      float64 `json:"ack_p99_ms"`
+	Consumers     int     `json:"consumers"`
+	Count         int64   `json:"count"`
+	StoppedBy     string  `json:"stopped_by"`
 }
 
 func main() {
