@@ -28,7 +28,7 @@ type candidacy struct {
 // campaign takes a new epoch, promises it to itself and asks the other voters (transfer: its
 // leader asked it to take over).
 func (r *Replica) campaign(transfer bool) {
-	e := max(r.epoch, r.log.hist.Last()) + 1
+	e := max(r.epoch, r.log.hist.Last(), r.refusedAt) + 1
 	r.promise(e, r.id)
 	r.becomeFollower(e, "")
 	r.role, r.step, r.tick = RoleCandidate, stepCandidate, tickCandidate
@@ -54,7 +54,16 @@ func stepCandidate(r *Replica, m Message) {
 
 func (r *Replica) handlePromiseResp(m Message) {
 	switch {
+	case !m.Granted && m.Behind:
+		// Its replica set is not the newest: a voter holds a config entry its log lacks. It can
+		// win only if that entry never commits, so it steps aside for two rounds of every
+		// voter's turn: a stale candidate that kept taking the next epoch first kept the voters
+		// of the newest set from promising each other (stale-candidate-newer-config.txt).
+		r.refusedAt = max(r.refusedAt, m.Epoch)
+		r.abortCandidacy()
+		r.campaignHoldTicks = len(r.Config().Voters) * 2 * r.opts.ElectionTicks
 	case !m.Granted && m.Epoch > r.epoch:
+		r.refusedAt = max(r.refusedAt, m.Epoch)
 		r.abortCandidacy()
 	case m.Granted && m.Epoch == r.epoch && r.Config().IsVoter(m.From):
 		r.cand.promises[m.From] = promiseFrom{id: m.From, unclean: m.Learner, lastEpoch: m.LastEpoch, end: m.End, hist: m.History}

@@ -100,6 +100,7 @@ func stepFollower(r *Replica, m Message) {
 
 func tickFollower(r *Replica) {
 	r.electionElapsed++
+	r.campaignHoldTicks = max(0, r.campaignHoldTicks-1)
 	if r.leaderFailed() {
 		r.leaderlessElapsed++
 	} else {
@@ -139,7 +140,7 @@ func (r *Replica) deadOrSilent(id NodeID) bool {
 // first live voter (other than the failed leader) in config order at once, the next one after
 // one election timeout more, and so on.
 func (r *Replica) maybeCampaign() {
-	if r.leaving || !r.Config().IsVoter(r.id) || !r.leaderFailed() {
+	if r.leaving || r.campaignHoldTicks > 0 || !r.Config().IsVoter(r.id) || !r.leaderFailed() {
 		return
 	}
 	rank := 0
@@ -176,18 +177,52 @@ func (r *Replica) leaseHeld(candidate NodeID, transfer bool) bool {
 
 // handlePromise answers a candidate in every role. An unclean replica promises too (so that it
 // refuses older epochs from then on) but says so: its log may lack entries it acknowledged.
+//
+// A replica promises whether or not its own newest config names it a voter: the candidate
+// counts only the voters of its config, and a replica whose log stops before the entry that
+// made it a voter (a learner promoted while it was cut off) is one of them. When such a replica
+// refused, a replica set that needed its promise stayed leaderless for good (the cluster
+// simulator's seeds 0, 12, 46 and 2), and no leader could tell it that it was a voter.
+//
+// What it checks instead is that the candidate's log reaches its own newest config entry
+// (candidateReachesConfig): the candidate's majority is one of the candidate's config, and it
+// overlaps every quorum that committed something only while that config is not behind a
+// committed one. A committed config entry is held by a majority of the config before it (single
+// member changes: that majority overlaps a majority of both), so a candidate whose config is
+// behind meets, among any majority of its config, a replica that holds the newer entry, and that
+// replica refuses it. Without this check a replica removed two changes ago, holding the entry
+// that removed it, promised a stale candidate that its old set's majority then elected, and the
+// candidate led without entries the current set had committed (a removed replica once refused
+// for not being a voter, which hid that case; see removed-voter-candidate.txt and
+// stale-candidate-newer-config.txt).
 func (r *Replica) handlePromise(m Message) {
-	grant := r.Config().IsVoter(r.id) &&
-		(m.Epoch > r.epoch || (m.Epoch == r.epoch && r.promisedTo == m.From)) &&
-		!r.leaseHeld(m.From, m.Transfer)
+	reaches := r.candidateReachesConfig(m)
+	grant := (m.Epoch > r.epoch || (m.Epoch == r.epoch && r.promisedTo == m.From)) &&
+		reaches && !r.leaseHeld(m.From, m.Transfer)
 	resp := Message{Type: MsgPromiseResp, To: m.From, Epoch: r.epoch, Granted: grant, End: r.log.end,
-		LastEpoch: r.log.hist.Last(), History: r.log.hist.clone(), Learner: r.unclean}
+		LastEpoch: r.log.hist.Last(), History: r.log.hist.clone(), Learner: r.unclean, Behind: !reaches}
 	if grant {
 		r.promise(m.Epoch, m.From)
 		r.becomeFollower(m.Epoch, "")
 		resp.Epoch = m.Epoch
 	}
 	r.send(resp)
+}
+
+// candidateReachesConfig: the candidate's log (its last epoch and end, as Raft compares logs)
+// is at least as far as this replica's newest config entry. A log whose last epoch is that
+// entry's epoch and that goes past it holds it (one leader per epoch, logs that agree on an
+// entry agree before it); a log with a later last epoch holds it when it was committed (a leader
+// of a later epoch holds every entry committed before it). So a candidate that passes holds
+// every committed config this replica knows, and one that fails may lack one: refused.
+func (r *Replica) candidateReachesConfig(m Message) bool {
+	n := len(r.configs)
+	if n == 0 {
+		return true // only the bootstrap config, which every log starts from
+	}
+	at := r.configs[n-1].Offset
+	e := r.log.hist.EpochAt(at)
+	return m.LastEpoch > e || m.LastEpoch == e && m.End > at
 }
 
 // handleFetch serves a candidate this replica promised: its log from m.Index.

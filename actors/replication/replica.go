@@ -103,6 +103,16 @@ type Replica struct {
 	role       Role
 	step       func(*Replica, Message)
 	tick       func(*Replica)
+	// refusedAt is the highest epoch seen in a refusal of this replica's candidacy (not
+	// durable): its next candidacy starts above it. A replica refused again and again (its log
+	// behind a voter's newest config) takes a new epoch each time; another voter whose own
+	// candidacies started below those epochs was refused by it for good
+	// (stale-candidate-newer-config.txt).
+	refusedAt Epoch
+	// campaignHoldTicks: ticks before this replica may campaign again, set when a voter refused
+	// it for a log behind that voter's newest config. Invariant: >= 0.
+	campaignHoldTicks int
+
 	// Invariant: commit <= log.end, and it never goes backwards.
 	commit  Offset
 	unclean bool

@@ -77,6 +77,9 @@ type Message struct {
 	// Transfer: MsgPromise of a candidate its leader asked to take over; voters set their
 	// lease aside for it.
 	Transfer bool `msgpack:"x"`
+	// Behind: MsgPromiseResp refused because the candidate's log does not reach the sender's
+	// newest config entry (the candidate's replica set is not the newest one).
+	Behind bool `msgpack:"b"`
 }
 
 func (m Message) String() string {
@@ -92,6 +95,9 @@ func (m Message) String() string {
 		}
 	case MsgPromiseResp:
 		s += fmt.Sprintf(" granted=%t end%d last-epoch%d hist%v", m.Granted, m.End, m.LastEpoch, m.History)
+		if m.Behind {
+			s += " behind"
+		}
 	case MsgFetch:
 		s += fmt.Sprintf(" i%d", m.Index)
 	case MsgFetchResp:
