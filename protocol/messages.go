@@ -341,6 +341,9 @@ type ReplicaMessage struct {
 	Granted   bool         `msgpack:"g,omitempty"`
 	Learner   bool         `msgpack:"l,omitempty"`
 	Transfer  bool         `msgpack:"x,omitempty"`
+	// Behind: a refused promise whose candidate's log does not reach the sender's newest
+	// config entry (added after Transfer; older nodes leave it false).
+	Behind bool `msgpack:"b,omitempty"`
 }
 
 // EpochStart is one entry of a log's epoch history.

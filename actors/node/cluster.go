@@ -479,14 +479,20 @@ type announced struct {
 // announcedFresh is how long a notice counts toward the moves under way.
 const announcedFresh = 2 * time.Second
 
-// Leaderships returns the partitions this node leads, as notices to announce.
+// Leaderships returns the partitions this node leads, as notices to announce, and those it
+// led until they failed, as notices without a leader: a node that took this node's last
+// announcement stops sending it the partition's clients (a notice replaces one of the same or
+// an older epoch, so a newer leader's notice stands).
 func (n *Node) Leaderships() []protocol.LeaderNotice {
 	var out []protocol.LeaderNotice
 	moving := *n.cluster.ops.moving.Load()
 	n.forEachReplica(func(p *partition.Partition, _ int) {
-		if l := p.Leadership(); l.IsLeader {
+		switch l := p.Leadership(); {
+		case l.IsLeader:
 			out = append(out, protocol.LeaderNotice{Topic: p.Topic(), Partition: p.ID(), Leader: l.Leader, Epoch: l.Epoch,
 				Replicas: l.Replicas, Move: moving[leaderKey(p.Topic(), p.ID())], InSync: l.InSync})
+		case l.Withdrawn:
+			out = append(out, protocol.LeaderNotice{Topic: p.Topic(), Partition: p.ID(), Epoch: l.Epoch, Replicas: l.Replicas})
 		}
 	})
 	return out

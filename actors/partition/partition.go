@@ -330,9 +330,30 @@ func (p *Partition) Err() error {
 }
 
 // markFailed records the first failure; it returns false if the partition had failed already.
+// A failed partition leads no more (withdrawLeadership).
 func (p *Partition) markFailed(cause error) bool {
 	err := fmt.Errorf("%w: partition %s: %w", ErrFailed, p.name, cause)
-	return p.failure.CompareAndSwap(nil, &err)
+	if !p.failure.CompareAndSwap(nil, &err) {
+		return false
+	}
+	p.withdrawLeadership()
+	return true
+}
+
+// withdrawLeadership publishes that a failed partition leads nothing: it serves nothing until
+// its node reopens it, so its Leadership must not say IsLeader (a failed leader went on saying
+// it, and its node announcing it, until the node restarted: clients and other nodes kept
+// sending it produces it refused; the cluster simulator's finding 6). A leader's withdrawal is
+// announced (Withdrawn), so nodes that took the announcement stop routing to it. Called on the
+// actor's goroutine, as publishLeadership is, which publishes nothing once the partition failed.
+func (p *Partition) withdrawLeadership() {
+	cur := p.leadership.Load()
+	next := Leadership{Leader: cur.Leader, Epoch: cur.Epoch, Replicas: cur.Replicas, Removed: cur.Removed,
+		Stale: cur.Stale, Failed: true, Withdrawn: cur.IsLeader}
+	if cur.IsLeader {
+		next.Leader = ""
+	}
+	p.leadership.Store(&next)
 }
 
 // unavailable returns why the partition cannot take a request, or nil.

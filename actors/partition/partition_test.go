@@ -18,6 +18,7 @@ import (
 	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/batch"
 	"github.com/shoalmq/shoal/storage"
+	"github.com/shoalmq/shoal/storage/vfs"
 	"go.uber.org/goleak"
 )
 
@@ -453,5 +454,49 @@ func TestStopAnswersAndClosesTheLog(t *testing.T) {
 	}
 	if p2.Recovery().Unclean {
 		t.Fatal("Stop did not close the log cleanly")
+	}
+}
+
+// A leader whose log refuses a write (a failed fsync) fails, and its Leadership says at once
+// that it leads nothing, so that its node stops announcing it as the leader (and announces the
+// withdrawal) and clients and other nodes fail over. It used to go on saying IsLeader until its
+// node restarted (the cluster simulator's finding 6: fsync-error seeds).
+func TestFailedLeaderWithdrawsItsLeadership(t *testing.T) {
+	system := newSystem(t)
+	root := guarded(t, system)
+	fsys := vfs.NewCrashFS()
+	cfg := testConfig(t, "data/t-0", storage.FsyncAlways)
+	cfg.Storage.FS = fsys
+	p := start(t, root, cfg)
+	ctx := testContext(t)
+	if _, err := p.Produce(ctx, records(t, 1, "before"), protocol.AcksLeader); err != nil {
+		t.Fatal(err)
+	}
+	before := p.Leadership()
+	if !before.IsLeader || before.Failed || before.Withdrawn {
+		t.Fatalf("leadership before the failure: %+v, want the leader", before)
+	}
+
+	errDisk := errors.New("injected: disk gone")
+	fsys.InjectSyncError(errDisk, 1000)
+	if _, err := p.Produce(ctx, records(t, 1, "lost"), protocol.AcksLeader); err == nil {
+		t.Fatal("a produce whose fsync failed was acknowledged")
+	}
+	waitFor(t, "the partition to fail", func() bool { return p.Err() != nil })
+	if err := p.Err(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Err: %v, want ErrFailed", err)
+	}
+	got := p.Leadership()
+	if got.IsLeader || got.Leader != "" || !got.Failed || !got.Withdrawn || got.Epoch != before.Epoch {
+		t.Fatalf("leadership after the failure: %+v, want IsLeader=false Leader=\"\" Failed Withdrawn in epoch %d",
+			got, before.Epoch)
+	}
+	select {
+	case <-p.Done():
+	case <-ctx.Done():
+		t.Fatal("the failed partition did not stop")
+	}
+	if got := p.Leadership(); got.IsLeader || !got.Withdrawn {
+		t.Fatalf("leadership once stopped: %+v, want withdrawn", got)
 	}
 }

@@ -147,6 +147,9 @@ func (a *partitionActor) fs() vfs.FS {
 // fails the produces it had not answered (they may commit under the next leader or not: the
 // client retries them, and the producer table deduplicates).
 func (a *partitionActor) publishLeadership(wasLeader bool) {
+	if a.p.Err() != nil {
+		return // failed: withdrawLeadership published the last leadership it has
+	}
 	isLeader := a.r.IsLeader()
 	cur := a.p.leadership.Load()
 	leader, epoch, voters, removed := string(a.r.Leader()), uint64(a.r.Epoch()), a.r.Config().Voters, a.r.Removed()
@@ -215,7 +218,7 @@ const inSyncEveryTicks = 10
 // holding no replica (or a follower) can report it from the leader's announcements.
 func (a *partitionActor) publishInSync() {
 	a.ticks++
-	if a.ticks%inSyncEveryTicks != 0 || !a.r.IsLeader() {
+	if a.ticks%inSyncEveryTicks != 0 || !a.r.IsLeader() || a.p.Err() != nil {
 		return
 	}
 	inSync := idStrings(a.r.Status().InSync())

@@ -48,6 +48,12 @@ type Leadership struct {
 	// it is a learner that has not caught up to the entry adding it): what it knows of the
 	// leader may be old, so metadata asks the leaders' announcements instead.
 	Stale bool
+	// Failed: the partition failed (its log refused a write, or its actor panicked); it serves
+	// nothing and leads nothing until its node reopens it.
+	Failed bool
+	// Withdrawn: this replica led Epoch until it failed. Its node announces that it leads no
+	// more (a notice without a leader), so that other nodes stop routing to it.
+	Withdrawn bool
 }
 
 // replicaOptions builds the core's options from the opened log and the files beside it.
@@ -153,6 +159,7 @@ func toWire(topic string, partition int32, m replication.Message) protocol.Repli
 		Epoch: uint64(m.Epoch), Index: uint64(m.Index), PrevEpoch: uint64(m.PrevEpoch), Data: m.Data,
 		Commit: uint64(m.Commit), Reject: m.Reject, Match: uint64(m.Match), Durable: uint64(m.Durable),
 		End: uint64(m.End), LastEpoch: uint64(m.LastEpoch), Granted: m.Granted, Learner: m.Learner, Transfer: m.Transfer,
+		Behind: m.Behind,
 	}
 	for _, e := range m.History {
 		w.History = append(w.History, protocol.EpochStart{Epoch: uint64(e.Epoch), Start: uint64(e.Start)})
@@ -166,7 +173,7 @@ func fromWire(w protocol.ReplicaMessage) replication.Message {
 		Epoch: replication.Epoch(w.Epoch), Index: replication.Offset(w.Index), PrevEpoch: replication.Epoch(w.PrevEpoch),
 		Data: w.Data, Commit: replication.Offset(w.Commit), Reject: w.Reject, Match: replication.Offset(w.Match),
 		Durable: replication.Offset(w.Durable), End: replication.Offset(w.End), LastEpoch: replication.Epoch(w.LastEpoch),
-		Granted: w.Granted, Learner: w.Learner, Transfer: w.Transfer,
+		Granted: w.Granted, Learner: w.Learner, Transfer: w.Transfer, Behind: w.Behind,
 	}
 	for _, e := range w.History {
 		m.History = append(m.History, replication.EpochStart{Epoch: replication.Epoch(e.Epoch), Start: replication.Offset(e.Start)})

@@ -59,7 +59,7 @@ func TestReplicaStartsUnclean(t *testing.T) {
 func TestWireConversionKeepsEveryField(t *testing.T) {
 	m := replication.Message{Type: replication.MsgPromise, From: "n1", To: "n2", Epoch: 7, Index: 9, PrevEpoch: 6,
 		Data: []byte{1, 2}, Commit: 5, Reject: true, Match: 4, Durable: 3, End: 11, LastEpoch: 6,
-		History: replication.History{{Epoch: 1, Start: 0}, {Epoch: 6, Start: 8}}, Granted: true, Learner: true, Transfer: true}
+		History: replication.History{{Epoch: 1, Start: 0}, {Epoch: 6, Start: 8}}, Granted: true, Learner: true, Transfer: true, Behind: true}
 	got := fromWire(toWire("t", 3, m))
 	if !reflect.DeepEqual(got, m) {
 		t.Fatalf("round trip:\n got %+v\nwant %+v", got, m)
