@@ -304,7 +304,8 @@ func (n *Node) Admin(ctx context.Context, req protocol.ClusterAdminRequest) erro
 // nil change means there is nothing to do.
 func (n *Node) checkAdmin(req protocol.ClusterAdminRequest) (*opsChange, error) {
 	ops, v := n.Operations(), n.cluster.view.Load()
-	known := slices.Contains(v.Eligible, req.Node) || ops.state(req.Node) != "" || slices.Contains(v.Alive, req.Node)
+	known := slices.Contains(v.Eligible, req.Node) || ops.state(req.Node) != "" || slices.Contains(v.Alive, req.Node) ||
+		n.namedInReplicaSets(req.Node)
 	switch req.Op {
 	case protocol.AdminPause, protocol.AdminResume:
 		paused := req.Op == protocol.AdminPause
@@ -352,6 +353,37 @@ func (n *Node) checkAdmin(req protocol.ClusterAdminRequest) (*opsChange, error) 
 			req.Op, req.Node, len(after), strings.Join(short, ", "))
 	}
 	return &opsChange{Node: req.Node, State: state}, nil
+}
+
+// namedInReplicaSets reports whether a replica set still names a node: one in force on a
+// replica this node hosts (__meta included), one another node announced, or one the catalog
+// assigned at a topic's creation. Gossip forgets a node once it has been dead a while (past
+// --dead-grace), but its replicas stay in those sets until it is removed, so removing it must
+// not depend on gossip (remove --force answered "not a member" for such a node: the cluster
+// simulator's finding 4).
+func (n *Node) namedInReplicaSets(id string) bool {
+	found := false
+	n.forEachReplica(func(p *partition.Partition, _ int) {
+		found = found || p != nil && slices.Contains(p.Leadership().Replicas, id)
+	})
+	if found {
+		return true
+	}
+	for _, t := range n.Topics() {
+		for _, set := range t.Settings.Assignment {
+			if slices.Contains(set, id) {
+				return true
+			}
+		}
+	}
+	n.cluster.leadersMu.Lock()
+	defer n.cluster.leadersMu.Unlock()
+	for _, a := range n.cluster.leaders {
+		if slices.Contains(a.notice.Replicas, id) {
+			return true
+		}
+	}
+	return false
 }
 
 // HandOverLeaderships transfers every leadership this node holds to an in-sync voter of the

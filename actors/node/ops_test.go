@@ -1,0 +1,41 @@
+// Operator decisions (checkAdmin) on a node's cluster state built by hand: the view gossip
+// gives, the catalog's topics and other nodes' announcements; each case asks for a drain or a
+// removal and checks the catalog change or the refusal.
+package node
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/shoalmq/shoal/protocol"
+)
+
+// A node dead past --dead-grace is forgotten by gossip (neither alive nor eligible), but the
+// catalog's replica sets and the leaders' announcements still name it until it is removed:
+// `cluster remove --force` must take it (it answered "is not a member of this cluster": the
+// cluster simulator's finding 4). A name nobody knows is still refused.
+func TestRemoveANodeGossipForgot(t *testing.T) {
+	n := &Node{cluster: newClusterState(0)}
+	n.cluster.view.Store(&View{Alive: []string{"n1", "n2", "n3"}, Eligible: []string{"n1", "n2", "n3"}})
+	r := routes{"t": &Topic{Settings: TopicSettings{Name: "t", Partitions: 2, Replication: 3,
+		Assignment: [][]string{{"n1", "n2", "n4"}, {"n2", "n3", "n1"}}}}}
+	n.routes.Store(&r)
+	n.cluster.leaders["t/1"] = announced{notice: protocol.LeaderNotice{Topic: "t", Partition: 1, Leader: "n2",
+		Epoch: 4, Replicas: []string{"n2", "n3", "n5"}}}
+
+	for _, tc := range []struct {
+		node, why string
+	}{
+		{"n4", "the catalog's replica set of t/0 names it"},
+		{"n5", "n2's announcement of t/1 names it"},
+	} {
+		change, err := n.checkAdmin(protocol.ClusterAdminRequest{Op: protocol.AdminRemove, Node: tc.node, Force: true})
+		if err != nil || change == nil || change.Node != tc.node || change.State != NodeRemoved {
+			t.Errorf("remove --force %s (%s): change %+v, err %v; want it removed", tc.node, tc.why, change, err)
+		}
+	}
+	_, err := n.checkAdmin(protocol.ClusterAdminRequest{Op: protocol.AdminRemove, Node: "n9", Force: true})
+	if err == nil || !strings.Contains(err.Error(), "is not a member of this cluster") {
+		t.Errorf("remove --force n9 (nobody names it): err %v, want 'is not a member of this cluster'", err)
+	}
+}
