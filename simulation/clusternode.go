@@ -105,15 +105,9 @@ func (nd *cnode) getState() nodeState {
 // broker's refusal to start (a damaged disk) or a simulator failure.
 func (nd *cnode) start(seeds []string) error {
 	r := nd.run
-	if !nd.started {
-		// The operator made the data dir long ago: it is durable. (NB(sim): neither cmd/shoal
-		// nor actors/node syncs the data dir's own entry in its parent, nor the "topics"
-		// directory's until the first catalog write: a power loss in a node's first moments
-		// loses its data dir whole. Measured with CrashFS, which is strict about it.)
-		if err := errors.Join(nd.fs.MkdirAll(simDataDir, 0o755), nd.fs.SyncDir("/")); err != nil {
-			return err
-		}
-	}
+	// The node makes its data dir itself, durably (actors/node.Start; the simulator used to
+	// provision it durably because nothing synced it: a power loss in a node's first moments
+	// lost the dir whole).
 	r.net.SetDown(nd.id, false)
 	tr, err := r.net.NewTransport(nd.id)
 	if err != nil {

@@ -60,7 +60,10 @@ func Start(ctx context.Context, system *actor.ActorSystem, cfg Config) (*Node, e
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	if err := cfg.FS.MkdirAll(filepath.Join(cfg.DataDir, topicsDir), 0o755); err != nil {
+	// Durably: the data dir's entry in its parent and topics/ in it must survive a power loss
+	// before the first catalog write, or the node comes back empty under its old id (the
+	// cluster simulator's finding 5).
+	if err := vfs.MkdirAllDurably(cfg.FS, filepath.Join(cfg.DataDir, topicsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("node: create %s: %w", cfg.DataDir, err)
 	}
 	lock, err := cfg.FS.Lock(filepath.Join(cfg.DataDir, catalogLockFile))

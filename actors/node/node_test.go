@@ -22,6 +22,7 @@ import (
 	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/batch"
 	"github.com/shoalmq/shoal/storage"
+	"github.com/shoalmq/shoal/storage/vfs"
 	"go.uber.org/goleak"
 )
 
@@ -332,4 +333,39 @@ func TestInvalidSettingsAreRefused(t *testing.T) {
 	if len(n.Topics()) != 0 {
 		t.Fatalf("refused topics were created: %d topics", len(n.Topics()))
 	}
+}
+
+// A node's first start on a crashable disk, then a power loss: the data dir, its topics dir, the
+// catalog and the acknowledged records all come back. Nothing synced the data dir's entry in its
+// parent (nor topics/ before the first catalog write), so a power loss took the whole dir, and
+// the node came back empty (the cluster simulator's finding 5; its disks are provisioned durably
+// for that reason).
+func TestFirstStartSurvivesAPowerLoss(t *testing.T) {
+	fsys := vfs.NewCrashFS()
+	cfg := testConfig(t, "srv/shoal/data")
+	cfg.FS = fsys
+	n, stop := startNode(t, cfg)
+	if _, err := n.CreateTopic(testContext(t), TopicSettings{Name: "orders", Partitions: 1}); err != nil {
+		t.Fatal(err)
+	}
+	produce(t, n, "orders", 0, 3)
+	stop()
+	fsys.Crash()
+
+	n2, _ := startNode(t, cfg)
+	orders, ok := n2.Topic("orders")
+	if !ok {
+		t.Fatalf("topic orders is gone after a power loss (the data dir holds %v)", mustReadDir(fsys, "srv/shoal/data"))
+	}
+	if end := orders.Partitions[0].HighWatermark(); end != 3 {
+		t.Fatalf("orders/0 holds %d records after a power loss, want 3", end)
+	}
+}
+
+func mustReadDir(fsys vfs.FS, dir string) any {
+	names, err := fsys.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	return names
 }

@@ -26,7 +26,9 @@ const (
 // --node-id must match. The returned Closer releases the lock.
 func openDataDir(dir, wantID string) (nodeID string, unlock io.Closer, err error) {
 	fsys := vfs.OS()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// Durably (its entry in its parent synced): node.id is written in it next, and a power loss
+	// must not take the dir back and bring the node up empty under a new id.
+	if err := vfs.MkdirAllDurably(fsys, dir, 0o755); err != nil {
 		return "", nil, fmt.Errorf("cannot create data dir %s: %w", dir, err)
 	}
 	lock, err := fsys.Lock(filepath.Join(dir, dataLockFile))
