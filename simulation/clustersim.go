@@ -243,7 +243,16 @@ func (r *clusterRun) form() error {
 	if err := waitUntil(deadline, func() error {
 		for _, nd := range r.nodes {
 			if v := nd.broker().Node().Meta().Leadership().Replicas; len(v) != want {
-				return fmt.Errorf("%s sees __meta voters %v", nd.id, v)
+				// Say what the node knows, so a formation that never completes can be told apart:
+				// gossip not joined, or __meta not reconfigured.
+				var members []string
+				if nd.ms != nil {
+					for _, m := range nd.ms.Members() {
+						members = append(members, fmt.Sprintf("%s:%v", m.ID, m.State))
+					}
+				}
+				lead := nd.broker().Node().Meta().Leadership()
+				return fmt.Errorf("%s sees __meta voters %v (leader %q, epoch %d; gossip members %v)", nd.id, v, lead.Leader, lead.Epoch, members)
 			}
 		}
 		return nil
