@@ -69,6 +69,13 @@ func startMember(t testing.TB, id, dir string, seeds []string) *testMember {
 
 func startMemberGrace(t testing.TB, id, dir string, seeds []string, grace time.Duration) *testMember {
 	t.Helper()
+	return startMemberWith(t, id, dir, seeds, ClusterConfig{DeadGrace: grace})
+}
+
+// startMemberWith starts a node with cc's cluster settings (Membership and Bootstrap are set
+// here).
+func startMemberWith(t testing.TB, id, dir string, seeds []string, cc ClusterConfig) *testMember {
+	t.Helper()
 	m := &testMember{id: id}
 	logger := clusterLogger(t, id)
 	srv, err := transport.Listen(transport.ServerConfig{Addr: "127.0.0.1:0", NodeID: id, Handler: m, Logger: logger})
@@ -88,7 +95,8 @@ func startMemberGrace(t testing.TB, id, dir string, seeds []string, grace time.D
 	m.ms = ms
 	cfg := DefaultConfig()
 	cfg.NodeID, cfg.DataDir, cfg.BrokerAddr, cfg.Logger = id, dir, m.addr, logger
-	cfg.Cluster = &ClusterConfig{Membership: ms, Bootstrap: len(seeds) == 0, DeadGrace: grace}
+	cc.Membership, cc.Bootstrap = ms, len(seeds) == 0
+	cfg.Cluster = &cc
 	b, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)

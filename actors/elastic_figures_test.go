@@ -21,10 +21,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/shoalmq/shoal/cluster"
 	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/batch"
-	"github.com/shoalmq/shoal/protocol/transport"
 )
 
 const figTopic = "fig"
@@ -314,34 +312,7 @@ func produceBatch(ctx context.Context, addr, topic string, part int32, n int) er
 // startMemberMoveRate starts a node as startMemberGrace does, with a --move-rate.
 func startMemberMoveRate(t testing.TB, id, dir string, seeds []string, moveRate int64) *testMember {
 	t.Helper()
-	m := &testMember{id: id}
-	logger := clusterLogger(t, id)
-	srv, err := transport.Listen(transport.ServerConfig{Addr: "127.0.0.1:0", NodeID: id, Handler: m, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.srv, m.addr = srv, srv.Addr()
-	clusterID := ""
-	if len(seeds) == 0 {
-		clusterID = "test-cluster"
-	}
-	ms, err := cluster.Start(cluster.Config{NodeID: id, ClusterID: clusterID, GossipAddr: "127.0.0.1:0", BrokerAddr: m.addr, HTTPAddr: "127.0.0.1:1",
-		Join: seeds, Profile: cluster.ProfileLocal, ProtocolMin: 1, ProtocolMax: 1, Logger: logger})
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.ms = ms
-	cfg := DefaultConfig()
-	cfg.NodeID, cfg.DataDir, cfg.BrokerAddr, cfg.Logger = id, dir, m.addr, logger
-	cfg.Cluster = &ClusterConfig{Membership: ms, Bootstrap: len(seeds) == 0, DeadGrace: time.Minute, MoveRate: moveRate}
-	b, err := Start(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.b = b
-	m.broker.Store(b)
-	t.Cleanup(func() { m.stop(false) })
-	return m
+	return startMemberWith(t, id, dir, seeds, ClusterConfig{DeadGrace: time.Minute, MoveRate: moveRate})
 }
 
 // TestMoveThrottleBoundsACatchUp: a node alone holds a topic of 8 partitions RF 1 with 1 MB in
@@ -422,11 +393,19 @@ func TestElasticRestoreRate(t *testing.T) {
 			t.Fatalf("SHOAL_RESTORE_MB=%q: %v", v, err)
 		}
 	}
-	n1 := startMemberGrace(t, "n1", t.TempDir(), nil, grace)
+	// SHOAL_RESTORE_MOVE_RATE (bytes/s) runs the nodes with a move throttle (default: none).
+	var moveRate int64
+	if v := os.Getenv("SHOAL_RESTORE_MOVE_RATE"); v != "" {
+		if _, err := fmt.Sscan(v, &moveRate); err != nil {
+			t.Fatalf("SHOAL_RESTORE_MOVE_RATE=%q: %v", v, err)
+		}
+	}
+	cc := ClusterConfig{DeadGrace: grace, MoveRate: moveRate}
+	n1 := startMemberWith(t, "n1", t.TempDir(), nil, cc)
 	seed := []string{n1.ms.GossipAddr()}
 	members := []*testMember{n1}
 	for _, id := range []string{"n2", "n3", "n4"} {
-		members = append(members, startMemberGrace(t, id, t.TempDir(), seed, grace))
+		members = append(members, startMemberWith(t, id, t.TempDir(), seed, cc))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
