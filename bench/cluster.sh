@@ -78,6 +78,8 @@ NATS_URLS=nats://127.0.0.1:$(nats_port n1),nats://127.0.0.1:$(nats_port n2),nats
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'cluster.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # ---- install -------------------------------------------------------------------------------
 install_tools() {
@@ -85,11 +87,7 @@ install_tools() {
 	command -v jq >/dev/null || missing+=(jq)
 	command -v curl >/dev/null || missing+=(curl)
 	if ((${#missing[@]})); then
-		log "installing ${missing[*]} from Debian's packages"
-		local sudo=
-		[ "$(id -u)" = 0 ] || sudo=sudo
-		$sudo apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		apt_install "${missing[@]}"
 	fi
 	mkdir -p "$BIN"
 	if [ ! -x "$BIN/nats-server" ] || ! "$BIN/nats-server" --version | grep -q "$NATS_SERVER_VERSION"; then
@@ -114,26 +112,7 @@ install_tools() {
 }
 
 # ---- processes -----------------------------------------------------------------------------
-WORK=
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$WORK" ]; then
-		if [ -z "${KEEP:-}" ]; then
-			rm -rf "$WORK"
-		else
-			log "kept $WORK (data and logs)"
-		fi
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# WORK, PIDS and their cleanup on exit: bench/lib.sh
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

@@ -50,6 +50,8 @@ BIN=$PWD/bin
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'redis.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source "$(dirname "$0")/lib.sh"
 
 # ---- install -------------------------------------------------------------------------------
 install_tools() {
@@ -59,11 +61,7 @@ install_tools() {
 	command -v redis-cli >/dev/null || missing+=(redis-tools)
 	command -v jq >/dev/null || missing+=(jq)
 	if ((${#missing[@]})); then
-		log "installing ${missing[*]} from Debian's packages"
-		local sudo=
-		[ "$(id -u)" = 0 ] || sudo=sudo
-		$sudo apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		apt_install "${missing[@]}"
 	fi
 	mkdir -p "$BIN"
 	if [ -n "$SHOAL_BIN" ]; then
@@ -80,26 +78,7 @@ install_tools() {
 }
 
 # ---- processes -----------------------------------------------------------------------------
-WORK=
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$WORK" ]; then
-		if [ -z "${KEEP:-}" ]; then
-			rm -rf "$WORK"
-		else
-			log "kept $WORK (data and logs)"
-		fi
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# WORK, PIDS and their cleanup on exit: bench/lib.sh
 
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

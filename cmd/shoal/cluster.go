@@ -23,10 +23,7 @@ import (
 const usageClusterStatus = "cluster status [--brokers ADDR[,ADDR...]] [--json] [--timeout D]"
 
 // clusterCommands are the subcommands of `shoal cluster`, in the order its usage lists them.
-var clusterCommands = []struct {
-	name, summary string
-	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) int
-}{
+var clusterCommands = []subcommand{
 	{"status", "members, their replicas and leaders, and the partitions that need attention", clusterStatus},
 	{"drain", "move every replica and leadership off a node, then say it is safe to stop", clusterDrain},
 	{"undrain", "cancel a drain: the node takes replicas again", clusterUndrain},
@@ -42,35 +39,9 @@ func runCluster(args []string, stdout, stderr io.Writer) int {
 }
 
 func clusterMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "shoal cluster: missing subcommand")
-		printClusterUsage(stderr)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		printClusterUsage(stdout)
-		return exitOK
-	}
-	for _, c := range clusterCommands {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
-	}
-	fmt.Fprintf(stderr, "shoal cluster: unknown subcommand %q\n", args[0])
-	printClusterUsage(stderr)
-	return exitUsage
+	return runSubcommand(ctx, "cluster", clusterCommands, args, stdout, stderr)
 }
 
-func printClusterUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: shoal cluster <subcommand> [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "subcommands:")
-	for _, c := range clusterCommands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "`shoal cluster <subcommand> -h` shows its flags")
-}
 
 // clusterStatus is `shoal cluster status`: it asks the first node of --brokers that answers.
 func clusterStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {

@@ -23,10 +23,7 @@ const (
 	usageGroupDelete   = "group delete TOPIC GROUP [--brokers ADDR[,ADDR...]]"
 )
 
-var groupCommands = []struct {
-	name, summary string
-	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) int
-}{
+var groupCommands = []subcommand{
 	{"create", "create a consumer group on every partition of a topic", groupCreate},
 	{"list", "list a topic's consumer groups with pending and lag", groupList},
 	{"describe", "show a group's partitions and consumers", groupDescribe},
@@ -37,34 +34,11 @@ var groupCommands = []struct {
 func runGroup(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "shoal group: missing subcommand")
-		printGroupUsage(stderr)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		printGroupUsage(stdout)
-		return exitOK
-	}
-	for _, c := range groupCommands {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
-	}
-	fmt.Fprintf(stderr, "shoal group: unknown subcommand %q\n", args[0])
-	printGroupUsage(stderr)
-	return exitUsage
+	return groupMain(ctx, args, stdout, stderr)
 }
 
-func printGroupUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: shoal group <subcommand> [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "subcommands:")
-	for _, c := range groupCommands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "`shoal group <subcommand> -h` shows its flags")
+func groupMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runSubcommand(ctx, "group", groupCommands, args, stdout, stderr)
 }
 
 // parsePositional parses flags with n positional words anywhere among them.

@@ -20,19 +20,10 @@ func runGroupCLI(t *testing.T, args ...string) cliRun {
 	ctx, cancel := context.WithTimeout(context.Background(), e2eTimeout)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	code := groupMainForTest(ctx, args, &stdout, &stderr)
+	code := groupMain(ctx, args, &stdout, &stderr)
 	return cliRun{code, stdout.String(), stderr.String()}
 }
 
-// groupMainForTest is runGroup with a context (runGroup installs a signal handler).
-func groupMainForTest(ctx context.Context, args []string, stdout, stderr *bytes.Buffer) int {
-	for _, c := range groupCommands {
-		if len(args) > 0 && c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
-	}
-	return runGroup(args, stdout, stderr)
-}
 
 func TestGroupUsage(t *testing.T) {
 	for _, tc := range []struct {

@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -116,4 +117,42 @@ func parseFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
 		return exitUsage, false
 	}
 	return exitOK, true
+}
+
+// subcommand is one subcommand of a command with subcommands (`shoal topic create`).
+type subcommand struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// runSubcommand dispatches `shoal <parent> <sub> ...` to the subcommand named by args[0].
+func runSubcommand(ctx context.Context, parent string, table []subcommand, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintf(stderr, "shoal %s: missing subcommand\n", parent)
+		printSubcommands(stderr, parent, table)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		printSubcommands(stdout, parent, table)
+		return exitOK
+	}
+	for _, c := range table {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "shoal %s: unknown subcommand %q\n", parent, args[0])
+	printSubcommands(stderr, parent, table)
+	return exitUsage
+}
+
+func printSubcommands(w io.Writer, parent string, table []subcommand) {
+	fmt.Fprintf(w, "usage: shoal %s <subcommand> [flags]\n", parent)
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "subcommands:")
+	for _, c := range table {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "`shoal %s <subcommand> -h` shows its flags\n", parent)
 }

@@ -27,10 +27,7 @@ const (
 )
 
 // topicCommands are the subcommands of `shoal topic`, in the order its usage lists them.
-var topicCommands = []struct {
-	name, summary string
-	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) int
-}{
+var topicCommands = []subcommand{
 	{"create", "create a topic", topicCreate},
 	{"list", "list the topics", topicList},
 	{"describe", "show a topic's settings and partitions", topicDescribe},
@@ -45,35 +42,9 @@ func runTopic(args []string, stdout, stderr io.Writer) int {
 }
 
 func topicMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, "shoal topic: missing subcommand")
-		printTopicUsage(stderr)
-		return exitUsage
-	}
-	switch args[0] {
-	case "-h", "-help", "--help", "help":
-		printTopicUsage(stdout)
-		return exitOK
-	}
-	for _, c := range topicCommands {
-		if c.name == args[0] {
-			return c.run(ctx, args[1:], stdout, stderr)
-		}
-	}
-	fmt.Fprintf(stderr, "shoal topic: unknown subcommand %q\n", args[0])
-	printTopicUsage(stderr)
-	return exitUsage
+	return runSubcommand(ctx, "topic", topicCommands, args, stdout, stderr)
 }
 
-func printTopicUsage(w io.Writer) {
-	fmt.Fprintln(w, "usage: shoal topic <subcommand> [flags]")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "subcommands:")
-	for _, c := range topicCommands {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintln(w, "`shoal topic <subcommand> -h` shows its flags")
-}
 
 // parseNamed parses flags and one topic name, which may come before, between or after the
 // flags (`topic create orders --partitions 3` and `topic create --partitions 3 orders`).
