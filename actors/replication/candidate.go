@@ -19,6 +19,8 @@ type promiseFrom struct {
 // advanced promiser (source) up to its end (target).
 type candidacy struct {
 	transfer bool // its leader asked it to take over
+	// behind: a voter refused it for a log that does not reach that voter's newest config.
+	behind   bool
 	promises map[NodeID]promiseFrom
 	decided  bool
 	source   NodeID
@@ -55,13 +57,14 @@ func stepCandidate(r *Replica, m Message) {
 func (r *Replica) handlePromiseResp(m Message) {
 	switch {
 	case !m.Granted && m.Behind:
-		// Its replica set is not the newest: a voter holds a config entry its log lacks. It can
-		// win only if that entry never commits, so it steps aside for two rounds of every
-		// voter's turn: a stale candidate that kept taking the next epoch first kept the voters
-		// of the newest set from promising each other (stale-candidate-newer-config.txt).
+		// Its replica set is not the newest: a voter holds a config entry its log lacks. It may
+		// still win (that entry may never commit), so it goes on; if it loses it steps aside
+		// (abortCandidacy).
+		r.cand.behind = true
 		r.refusedAt = max(r.refusedAt, m.Epoch)
-		r.abortCandidacy()
-		r.campaignHoldTicks = len(r.Config().Voters) * 2 * r.opts.ElectionTicks
+		if m.Epoch > r.epoch {
+			r.abortCandidacy()
+		}
 	case !m.Granted && m.Epoch > r.epoch:
 		r.refusedAt = max(r.refusedAt, m.Epoch)
 		r.abortCandidacy()
@@ -162,9 +165,17 @@ func tickCandidate(r *Replica) {
 
 // abortCandidacy gives up this epoch; the replica waits one more election timeout before it
 // tries again, so two candidates do not keep deposing each other.
+//
+// A candidate a voter refused as behind (its replica set is not the newest) steps aside for two
+// rounds of every voter's turn: a stale candidate that kept taking the next epoch first kept the
+// voters of the newest set from promising each other (stale-candidate-newer-config.txt).
 func (r *Replica) abortCandidacy() {
+	behind := r.cand != nil && r.cand.behind
 	r.becomeFollower(r.epoch, "")
 	r.leaderlessElapsed = -r.opts.ElectionTicks
+	if behind {
+		r.campaignHoldTicks = len(r.Config().Voters) * 2 * r.opts.ElectionTicks
+	}
 }
 
 // becomeLeader writes the epoch-start entry and starts replicating from the end before it.
