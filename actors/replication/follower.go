@@ -79,16 +79,22 @@ func (r *Replica) reportDurable() {
 }
 
 // maybeClean ends an unclean replica's catch-up once it durably holds its leader's epoch-start
-// entry, and so everything the leader held when its epoch began: every committed entry; or once
-// it durably holds its leader's whole log as the leader last reported it (a leader whose log was
-// empty writes no epoch-start entry: without this an idle empty partition kept its unclean
-// replicas unclean forever, found by the simulator).
+// entry, and so everything the leader held when its epoch began, and the leader's commit point
+// as the leader reported it since: every committed entry; or once it durably holds its leader's
+// whole log as the leader last reported it (a leader whose log was empty writes no epoch-start
+// entry: without this an idle empty partition kept its unclean replicas unclean forever, found
+// by the simulator). The commit point matters when the replica comes back to the epoch it
+// crashed in: entries that epoch committed with this replica's lost acknowledgement lie after
+// the epoch start (the cluster simulator's seed 34: a replica back in its leader's epoch counted
+// as clean without an entry it had acknowledged, and with a voter of the same set that lacked
+// it too elected a leader that overwrote a committed entry).
 func (r *Replica) maybeClean() {
 	if !r.unclean || r.leader == "" {
 		return
 	}
 	held := min(r.log.durable, r.verified)
-	if start, ok := r.log.hist.StartOf(r.epoch); ok && held > start || held >= r.leaderEnd && r.verified >= r.leaderEnd {
+	start, ok := r.log.hist.StartOf(r.epoch)
+	if ok && held > start && held >= r.leaderCommit || held >= r.leaderEnd && r.verified >= r.leaderEnd {
 		r.unclean = false
 	}
 }
