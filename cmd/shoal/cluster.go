@@ -42,7 +42,6 @@ func clusterMain(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	return runSubcommand(ctx, "cluster", clusterCommands, args, stdout, stderr)
 }
 
-
 // clusterStatus is `shoal cluster status`: it asks the first node of --brokers that answers.
 func clusterStatus(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("cluster status", usageClusterStatus, stderr)

@@ -24,7 +24,6 @@ func runGroupCLI(t *testing.T, args ...string) cliRun {
 	return cliRun{code, stdout.String(), stderr.String()}
 }
 
-
 func TestGroupUsage(t *testing.T) {
 	for _, tc := range []struct {
 		args       []string

@@ -45,7 +45,6 @@ func topicMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return runSubcommand(ctx, "topic", topicCommands, args, stdout, stderr)
 }
 
-
 // parseNamed parses flags and one topic name, which may come before, between or after the
 // flags (`topic create orders --partitions 3` and `topic create --partitions 3 orders`).
 func parseNamed(fs *flag.FlagSet, args []string) (name string, code int, ok bool) {
