@@ -35,8 +35,11 @@ const (
 	clusterCallTimeout = 2 * time.Second
 	// monitorEvery is the period of the monitor (leaders, failovers, RF, commit points).
 	monitorEvery = 25 * time.Millisecond
-	// formBound bounds the cluster's formation (gossip joined, __meta voters, topic led).
-	formBound = 30 * time.Second
+	// formBound bounds the cluster's formation (gossip joined, __meta voters, topic led). In
+	// make test, under -race with every package's tests running at once on two cores,
+	// __meta's reconfiguration from one voter to three has taken over 30 s (gossip had every
+	// member alive); alone it takes a second or two.
+	formBound = 60 * time.Second
 )
 
 // ClusterConfig is one run of the cluster tier. Zero fields are drawn from the seed or
@@ -251,8 +254,16 @@ func (r *clusterRun) form() error {
 						members = append(members, fmt.Sprintf("%s:%v", m.ID, m.State))
 					}
 				}
-				lead := nd.broker().Node().Meta().Leadership()
-				return fmt.Errorf("%s sees __meta voters %v (leader %q, epoch %d; gossip members %v)", nd.id, v, lead.Leader, lead.Epoch, members)
+				meta := nd.broker().Node().Meta()
+				lead := meta.Leadership()
+				status := ""
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				if st, err := meta.Replication(ctx); err == nil {
+					status = fmt.Sprintf("; __meta here: role %v, config %+v, commit %d, log end %d, unclean %v, progress %+v",
+						st.Role, st.Config, st.Commit, st.LogEnd, st.Unclean, st.Progress)
+				}
+				cancel()
+				return fmt.Errorf("%s sees __meta voters %v (leader %q, epoch %d; gossip members %v%s)", nd.id, v, lead.Leader, lead.Epoch, members, status)
 			}
 		}
 		return nil
