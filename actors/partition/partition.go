@@ -138,7 +138,13 @@ func Start(parent actor.SpawnerContext, cfg Config) (*Partition, error) {
 		relayDone: make(chan struct{}),
 	}
 	p.leadership.Store(&Leadership{})
-	a := &partitionActor{p: p, log: log, r: core, producers: producers, durableEnd: log.DurableEnd(), commit: hw,
+	// The relay starts from the durable end the actor starts with: read once, here. Reading it
+	// again when the relay starts lost a durable advance in between (the actor may append and
+	// the syncer fsync before that goroutine runs), and a partition that wrote nothing after it
+	// never heard that its first entry was durable: a new cluster's __meta stayed uncommitted
+	// with one voter for good (the cluster simulator's formation failures under make test).
+	durable := log.DurableEnd()
+	a := &partitionActor{p: p, log: log, r: core, producers: producers, durableEnd: durable, commit: hw,
 		configs: len(opts.Configs), uncleanMarked: opts.Unclean}
 	props := actor.PropsFromProducer(func() actor.Actor { return a })
 	if cfg.Dispatcher != nil {
@@ -155,7 +161,7 @@ func Start(parent actor.SpawnerContext, cfg Config) (*Partition, error) {
 	}
 	p.pid = pid
 	p.process, _ = parent.ActorSystem().ProcessRegistry.Get(pid)
-	go p.relay(relayCtx, log.DurableEnd())
+	go p.relay(relayCtx, durable)
 	select {
 	case <-p.started:
 	case <-p.done:
