@@ -168,11 +168,10 @@ func (r *respConn) do(args []string) ([]byte, resp.Value) {
 	chunk := make([]byte, 64<<10)
 	for {
 		if len(r.buf) > 0 {
-			v, rest, err := resp.ParseReply(r.buf)
-			if err == nil {
+			if _, rest, err := resp.ParseReply(r.buf); err == nil {
 				raw := slices.Clone(r.buf[:len(r.buf)-len(rest)])
-				// Detach the value from the buffer before it is reused.
-				v, _, _ = resp.ParseReply(raw)
+				// Parse the copy: the value must not alias the buffer, which is reused.
+				v, _, _ := resp.ParseReply(raw)
 				r.buf = slices.Clone(rest)
 				return raw, v
 			}
