@@ -434,46 +434,16 @@ func (r *clusterRun) result() Result {
 // more than one or two at a time on a small machine make its timing noisy) and returns the
 // summary in seed order; progress is as in RunSeeds. It drops cfg.Log.
 func RunClusterSeeds(cfg ClusterConfig, seeds []uint64, workers int, progress func(done int, r Result)) *Summary {
-	results := make([]Result, len(seeds))
-	next := make(chan int)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	done := 0
-	for range max(1, workers) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				c := cfg
-				c.Seed = seeds[i]
-				if len(seeds) > 1 {
-					c.Log = nil
-				}
-				r := RunCluster(c)
-				if r.Kind == check.KindNone {
-					r.Notes = nil
-				}
-				results[i] = r
-				if progress != nil {
-					mu.Lock()
-					done++
-					progress(done, r)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for i := range seeds {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	s := NewSummary()
-	for _, r := range results {
-		s.Add(r)
-	}
-	if len(results) == 1 {
-		s.Single = &results[0]
-	}
-	return s
+	return runSeeds(seeds, workers, progress, func(seed uint64) Result {
+		c := cfg
+		c.Seed = seed
+		if len(seeds) > 1 {
+			c.Log = nil
+		}
+		r := RunCluster(c)
+		if r.Kind == check.KindNone {
+			r.Notes = nil
+		}
+		return r
+	})
 }

@@ -152,6 +152,18 @@ func (s *Summary) Kind() check.Kind {
 // progress, if not nil, is called (from one goroutine at a time) after each seed. It drops
 // cfg.Trace (runs in parallel would interleave it) and the results' timelines.
 func RunSeeds(cfg Config, seeds []uint64, workers int, progress func(done int, r Result)) *Summary {
+	return runSeeds(seeds, workers, progress, func(seed uint64) Result {
+		c := cfg
+		c.Seed, c.Trace = seed, nil
+		r := Run(c)
+		r.Timeline, r.History = nil, nil
+		return r
+	})
+}
+
+// runSeeds runs one seed at a time on each of workers goroutines, reports each result to
+// progress (serialised) and sums them up; a single seed's result is kept whole.
+func runSeeds(seeds []uint64, workers int, progress func(done int, r Result), run func(seed uint64) Result) *Summary {
 	results := make([]Result, len(seeds))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -162,10 +174,7 @@ func RunSeeds(cfg Config, seeds []uint64, workers int, progress func(done int, r
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				c := cfg
-				c.Seed, c.Trace = seeds[i], nil
-				r := Run(c)
-				r.Timeline, r.History = nil, nil
+				r := run(seeds[i])
 				results[i] = r
 				if progress != nil {
 					mu.Lock()
