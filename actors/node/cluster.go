@@ -272,13 +272,19 @@ func (n *Node) createClustered(ctx context.Context, settings TopicSettings, ifMi
 	if err := checkSettings(settings); err != nil {
 		return nil, err
 	}
-	view := c.view.Load()
-	if live := len(view.Alive); int(settings.Replication) > live {
+	alive := c.view.Load().Alive
+	if self := n.cfg.NodeID; self != "" && !slices.Contains(alive, self) {
+		// This node leads __meta, so it is alive: a view not computed yet (a node that just
+		// started) does not name it. Creating a topic right after the start was refused.
+		alive = append(slices.Clone(alive), self)
+		slices.Sort(alive)
+	}
+	if live := len(alive); int(settings.Replication) > live {
 		return nil, protocol.Errorf(protocol.ErrInvalidArgument,
 			"topic %q: replication factor %d needs %d live nodes, and the cluster has %d: add nodes or lower --replication",
 			settings.Name, settings.Replication, settings.Replication, live)
 	}
-	settings.Assignment = n.assign(view.Alive, settings)
+	settings.Assignment = n.assign(alive, settings)
 	end, err := n.writeMeta(ctx, metaRecord{Topic: settings.Name, Settings: &settings})
 	if err != nil {
 		return nil, err

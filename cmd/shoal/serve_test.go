@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -288,8 +289,19 @@ func readEverything(t *testing.T, ctx context.Context, broker, topic string) map
 	return got
 }
 
+// freeAddr returns a 127.0.0.1 address free now, for a process the test starts later. It is
+// picked below Linux's ephemeral range (32768-60999): a port from that range (what :0 gives) can be
+// taken meanwhile by any outgoing connection on the machine, and a node then failed to start
+// ("address already in use") now and then under make test.
 func freeAddr(t *testing.T) string {
 	t.Helper()
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
 	ln, err := listenLocal()
 	if err != nil {
 		t.Fatal(err)
