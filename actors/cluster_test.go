@@ -36,7 +36,8 @@ type testMember struct {
 	srv    *transport.Server
 	addr   string
 	broker atomic.Pointer[Broker]
-	killed bool
+	// killed: stopped (a test may stop a node beside the goroutines that look it up).
+	killed atomic.Bool
 }
 
 func (m *testMember) Handle(ctx context.Context, req transport.Request) (any, error) {
@@ -109,10 +110,9 @@ func startMemberWith(t testing.TB, id, dir string, seeds []string, cc ClusterCon
 
 // stop stops the node; crash skips the graceful leave (as a SIGKILL would).
 func (m *testMember) stop(crash bool) {
-	if m.killed {
+	if m.killed.Swap(true) {
 		return
 	}
-	m.killed = true
 	if crash {
 		_ = m.ms.Shutdown()
 	}
@@ -250,7 +250,7 @@ func produceOne(ctx context.Context, addr, topic string, part int32, value strin
 // leaderOf asks any live member for the leader of a partition.
 func leaderOf(ctx context.Context, members []*testMember, topic string, part int32) (*testMember, uint64, error) {
 	for _, m := range members {
-		if m.killed {
+		if m.killed.Load() {
 			continue
 		}
 		var md protocol.MetadataResponse
@@ -262,7 +262,7 @@ func leaderOf(ctx context.Context, members []*testMember, topic string, part int
 		}
 		p := md.Topics[0].Partitions[part]
 		for _, l := range members {
-			if l.id == p.Leader && !l.killed {
+			if l.id == p.Leader && !l.killed.Load() {
 				return l, p.Epoch, nil
 			}
 		}
@@ -331,7 +331,7 @@ func TestClusterFailoverLosesNoAckedRecord(t *testing.T) {
 	// The survivors hold the same bytes below the commit point.
 	var survivors []*partition.Partition
 	for _, m := range members {
-		if !m.killed {
+		if !m.killed.Load() {
 			p, err := m.b.Node().Partition("f", 0)
 			if err != nil {
 				t.Fatal(err)
@@ -634,7 +634,7 @@ func TestClusterGroupsSurviveFailover(t *testing.T) {
 	leader.stop(true)
 	var survivor *testMember
 	for _, m := range members {
-		if !m.killed {
+		if !m.killed.Load() {
 			survivor = m
 			break
 		}

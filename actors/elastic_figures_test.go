@@ -47,7 +47,7 @@ func replicaSets(ctx context.Context, m *testMember, topic string, parts int) (m
 func movedBytes(members []*testMember) uint64 {
 	var n uint64
 	for _, m := range members {
-		if m.killed {
+		if m.killed.Load() {
 			continue
 		}
 		for _, s := range m.b.Node().Stats() {
@@ -61,7 +61,7 @@ func movedBytes(members []*testMember) uint64 {
 func resentBytes(members []*testMember) uint64 {
 	var n uint64
 	for _, m := range members {
-		if !m.killed {
+		if !m.killed.Load() {
 			st, _ := m.b.MoveThrottle()
 			n += st.ResentBytes
 		}
@@ -73,7 +73,7 @@ func resentBytes(members []*testMember) uint64 {
 func partitionBytes(members []*testMember, topic string) map[int32]int64 {
 	out := map[int32]int64{}
 	for _, m := range members {
-		if m.killed {
+		if m.killed.Load() {
 			continue
 		}
 		for _, s := range m.b.Node().Stats() {
@@ -148,7 +148,7 @@ func TestElasticFigures(t *testing.T) {
 		waitFor(t, 90*time.Second, what, func() error {
 			var err error
 			for _, m := range members {
-				if m.killed {
+				if m.killed.Load() {
 					continue
 				}
 				if st, err = clusterStatusOf(ctx, m); err == nil {
@@ -180,7 +180,7 @@ func TestElasticFigures(t *testing.T) {
 	}
 	live := func() *testMember {
 		for _, m := range members {
-			if !m.killed {
+			if !m.killed.Load() {
 				return m
 			}
 		}
@@ -269,7 +269,7 @@ func TestElasticFigures(t *testing.T) {
 	// A crash: RF restored after the grace period; the copy rate.
 	var victim *testMember
 	for _, m := range members {
-		if !m.killed && m.id != "n1" && m.id != "n2" {
+		if !m.killed.Load() && m.id != "n1" && m.id != "n2" {
 			victim = m
 			break
 		}
