@@ -116,17 +116,6 @@ install_tools() {
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-stop() { # pid...: SIGTERM, wait, forget
-	local pid p keep
-	for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "$@"; do
-		wait "$pid" 2>/dev/null || true
-		keep=()
-		for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
-		PIDS=("${keep[@]}")
-	done
-}
-
 # wait_until WHAT TIMEOUT_S PIDS CMD...: polls CMD (every 0.1 s) until it succeeds; dies when
 # one of the space-separated PIDS exits or the deadline passes.
 wait_until() {

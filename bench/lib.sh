@@ -33,3 +33,15 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# stop PID...: SIGTERM, wait, and forget them (cleanup no longer stops them).
+stop() {
+	local pid p keep
+	for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
+	for pid in "$@"; do
+		wait "$pid" 2>/dev/null || true
+		keep=()
+		for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
+		PIDS=("${keep[@]}")
+	done
+}

@@ -88,17 +88,6 @@ free_port() { # from: the first port from there that nothing listens on
 	echo "$p"
 }
 
-stop() { # pid...: SIGTERM, wait, forget
-	local pid p keep
-	for pid in "$@"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "$@"; do
-		wait "$pid" 2>/dev/null || true
-		keep=()
-		for p in "${PIDS[@]}"; do [ "$p" = "$pid" ] || keep+=("$p"); done
-		PIDS=("${keep[@]}")
-	done
-}
-
 # wait_until WHAT TIMEOUT_S PID CMD...: polls CMD (every 0.1 s) until it succeeds; dies when PID
 # exits or the deadline passes.
 wait_until() {

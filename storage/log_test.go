@@ -398,9 +398,9 @@ func TestPlanTrimThenTrimToMatchesTrim(t *testing.T) {
 			if err != nil || got != removed || l.LogStart() != start {
 				t.Fatalf("TrimTo(%d): removed %d (err %v), log start %d; want %d removed", start, got, err, l.LogStart(), removed)
 			}
-			st, err := l.StreamStats()
-			if err != nil || st.Added != 500 || st.Len != 498-removed || st.LastID != (batch.ID{Ms: 1049, Seq: 9}) {
-				t.Fatalf("StreamStats after the trim: %+v (err %v); want 500 added, %d long, last id 1049-9", st, err, 498-removed)
+			st := l.StreamStats()
+			if st.Added != 500 || st.Len != 498-removed || st.LastID != (batch.ID{Ms: 1049, Seq: 9}) {
+				t.Fatalf("StreamStats after the trim: %+v; want 500 added, %d long, last id 1049-9", st, 498-removed)
 			}
 			// Capped by the commit point and the log end.
 			for _, upTo := range []uint64{start + 7, l.LogEnd() + 10} {
@@ -696,9 +696,9 @@ func TestSetID(t *testing.T) {
 	}
 	check := func(when string, l *Log) {
 		t.Helper()
-		st, err := l.StreamStats()
-		if err != nil || st.Added != 101 || st.SetMaxDeletedID != v.MaxDeletedID || !(batch.ID{Ms: 5000, Seq: 7}).Less(st.LastID) {
-			t.Fatalf("%s: %+v (err %v); want 101 added, max deleted 4000-0, last id above 5000-7", when, st, err)
+		st := l.StreamStats()
+		if st.Added != 101 || st.SetMaxDeletedID != v.MaxDeletedID || !(batch.ID{Ms: 5000, Seq: 7}).Less(st.LastID) {
+			t.Fatalf("%s: %+v; want 101 added, max deleted 4000-0, last id above 5000-7", when, st)
 		}
 	}
 	check("after the append", l)
@@ -710,7 +710,7 @@ func TestSetID(t *testing.T) {
 	if err := l2.Truncate(cut); err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := l2.StreamStats(); st.LastID != (batch.ID{Ms: 1001, Seq: 4}) || st.Added != 10 {
+	if st := l2.StreamStats(); st.LastID != (batch.ID{Ms: 1001, Seq: 4}) || st.Added != 10 {
 		t.Fatalf("after truncating the XSETID away: %+v; want last id 1001-4, 10 added", st)
 	}
 }

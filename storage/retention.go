@@ -169,12 +169,13 @@ func (l *Log) SetID(v batch.SetIDValue, epoch uint64, nowMs int64) (Appended, er
 }
 
 // StreamStats returns the log's figures as a Redis stream.
-func (l *Log) StreamStats() (StreamStats, error) {
+func (l *Log) StreamStats() StreamStats {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	st := StreamStats{Len: l.liveRecordsLocked(), LastID: l.lastIDLocked()}
-	data, err := l.dataBetweenLocked(l.meta.LogStart, l.nextOffset())
-	st.Added = l.meta.TrimmedRecords + data
+	st := StreamStats{Len: l.liveRecordsLocked(), LastID: l.lastIDLocked(), Added: l.meta.TrimmedRecords}
+	for _, seg := range l.segments {
+		st.Added += l.dataInSegment(seg) // in memory: group reads ask for this on every plan
+	}
 	if s := l.setID; s != nil {
 		st.SetMaxDeletedID = s.MaxDeletedID
 		if s.EntriesAdded >= 0 {
@@ -184,7 +185,7 @@ func (l *Log) StreamStats() (StreamStats, error) {
 	if n := len(l.tombstones); n > 0 {
 		st.MaxDeletedOffset, st.HasDeleted = l.tombstones[n-1].offset, true
 	}
-	return st, err
+	return st
 }
 
 // EnforceRetention applies the configured Retention at time nowMs, deleting whole sealed
@@ -325,12 +326,21 @@ func (l *Log) liveInSegment(s *segment) uint64 {
 	if s.nextOffset() <= l.meta.LogStart {
 		return 0
 	}
+	from := max(s.baseOffset, l.meta.LogStart)
+	return l.dataInSegment(s) - uint64(l.tombstones.countIn(from, s.nextOffset()))
+}
+
+// dataInSegment counts the data records of s at or above the log start, deleted ones too, from
+// the segment's in-memory counts (no I/O).
+func (l *Log) dataInSegment(s *segment) uint64 {
+	if s.nextOffset() <= l.meta.LogStart {
+		return 0
+	}
 	n := uint64(s.end.dataRecordsBefore)
 	if s == l.segments[0] {
 		n -= l.dataBelowStart
 	}
-	from := max(s.baseOffset, l.meta.LogStart)
-	return n - uint64(l.tombstones.countIn(from, s.nextOffset()))
+	return n
 }
 
 // moveLogStartLocked makes newStart the log start (if it is above the current one): the meta

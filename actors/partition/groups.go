@@ -46,6 +46,13 @@ type groupState struct {
 	sinceSnapshot int
 }
 
+// ensure creates empty states for a partition that had no group yet.
+func (g *groupState) ensure() {
+	if g.live == nil {
+		g.live, g.committed = group.NewState(), group.NewState()
+	}
+}
+
 type loggedEntry struct {
 	at    uint64
 	entry *group.Entry
@@ -92,9 +99,7 @@ func (a *partitionActor) group(msg *groupMsg) {
 		msg.reply <- groupReply{err: err}
 		return
 	}
-	if a.groups.live == nil {
-		a.groups.live, a.groups.committed = group.NewState(), group.NewState()
-	}
+	a.groups.ensure()
 	now := a.p.cfg.Now().UnixMilli()
 	entry, result, err := msg.plan(a.groups.live, logStream{a: a}, now)
 	if err != nil || entry == nil {
@@ -129,9 +134,7 @@ func (a *partitionActor) applyGroupEntry(at uint64, value []byte) error {
 
 func (a *partitionActor) applyLogged(at uint64, entry *group.Entry) error {
 	g := &a.groups
-	if g.live == nil {
-		g.live, g.committed = group.NewState(), group.NewState()
-	}
+	g.ensure()
 	if err := g.live.Apply(entry); err != nil {
 		return err
 	}
@@ -271,24 +274,12 @@ func (a *partitionActor) replayControl(from uint64) error {
 type logStream struct{ a *partitionActor }
 
 func (s logStream) Info() group.StreamInfo {
-	p := s.a.p
-	st, err := s.a.log.StreamStats()
+	f, err := s.a.p.streamFigures()
 	if err != nil {
-		p.cfg.Logger.Warn("partition: stream figures", "partition", p.name, "err", err)
+		s.a.p.cfg.Logger.Warn("partition: stream figures", "partition", s.a.p.name, "err", err)
 	}
-	info := group.StreamInfo{LastID: st.LastID, EntriesAdded: int64(st.Added), Length: int64(st.Len)}
-	if first, ok, err := p.firstLive(); err == nil && ok {
-		info.FirstID = first.ID
-	}
-	if st.HasDeleted {
-		if r, ok, err := p.recordAt(st.MaxDeletedOffset); err == nil && ok {
-			info.MaxDeletedID = r.ID
-		}
-	}
-	if info.MaxDeletedID.Less(st.SetMaxDeletedID) {
-		info.MaxDeletedID = st.SetMaxDeletedID
-	}
-	return info
+	return group.StreamInfo{LastID: f.LastID, EntriesAdded: int64(f.Added), Length: int64(f.Len), FirstID: f.firstID,
+		MaxDeletedID: f.maxDeletedID}
 }
 
 func (s logStream) After(after batch.ID, count int) []batch.ID {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/shoalmq/shoal/protocol"
 	"github.com/shoalmq/shoal/protocol/batch"
+	"github.com/shoalmq/shoal/storage"
 )
 
 // StreamInfo returns the partition's figures as a Redis stream (XLEN, XINFO STREAM) from the
@@ -17,26 +18,38 @@ func (p *Partition) StreamInfo() (protocol.StreamInfoResponse, error) {
 	if !p.leadership.Load().IsLeader {
 		return protocol.StreamInfoResponse{}, p.notLeader()
 	}
-	st, err := p.log.StreamStats()
+	f, err := p.streamFigures()
+	return protocol.StreamInfoResponse{Length: f.Len, LastID: f.LastID, FirstID: f.firstID, LogStart: p.log.LogStart(),
+		HighWatermark: p.HighWatermark(), EntriesAdded: f.Added, MaxDeletedID: f.maxDeletedID,
+		Groups: int(p.groupCount.Load())}, err
+}
+
+// streamFigures are the log's stream figures with the two ids they name by offset resolved.
+type streamFigures struct {
+	storage.StreamStats
+	firstID, maxDeletedID batch.ID
+}
+
+// streamFigures reads what XINFO STREAM and the group commands need of the log (one read for the
+// first live record, one for the highest deleted one).
+func (p *Partition) streamFigures() (streamFigures, error) {
+	f := streamFigures{StreamStats: p.log.StreamStats()}
+	first, ok, err := p.firstLive()
 	if err != nil {
-		return protocol.StreamInfoResponse{}, fmt.Errorf("partition %s: %w", p.name, err)
+		return f, err
 	}
-	info := protocol.StreamInfoResponse{Length: st.Len, LastID: st.LastID, LogStart: p.log.LogStart(),
-		HighWatermark: p.HighWatermark(), EntriesAdded: st.Added, Groups: int(p.groupCount.Load())}
-	if first, ok, err := p.firstLive(); err != nil {
-		return info, err
-	} else if ok {
-		info.FirstID = first.ID
+	if ok {
+		f.firstID = first.ID
 	}
-	if st.HasDeleted {
-		if r, ok, err := p.recordAt(st.MaxDeletedOffset); err == nil && ok {
-			info.MaxDeletedID = r.ID
+	if f.HasDeleted {
+		if r, ok, err := p.recordAt(f.MaxDeletedOffset); err == nil && ok {
+			f.maxDeletedID = r.ID
 		}
 	}
-	if info.MaxDeletedID.Less(st.SetMaxDeletedID) {
-		info.MaxDeletedID = st.SetMaxDeletedID
+	if f.maxDeletedID.Less(f.SetMaxDeletedID) {
+		f.maxDeletedID = f.SetMaxDeletedID
 	}
-	return info, nil
+	return f, nil
 }
 
 // firstLive returns the first live data record of the log (committed or not).
