@@ -139,7 +139,14 @@ func (n *Node) Rebalance() {
 	n.cluster.ops.mu.Lock() // SetView and the ticker both rebalance
 	defer n.cluster.ops.mu.Unlock()
 	targets := map[string][]string{}
+	var gone []string
+	for id, state := range ops.Nodes {
+		if state == NodeRemoved {
+			gone = append(gone, id)
+		}
+	}
 	n.forEachReplica(func(p *partition.Partition, rf int) {
+		p.SetGone(gone)
 		key := ring.PartitionKey(p.Topic(), int(p.ID()))
 		if p.Topic() == MetaTopic {
 			prefs := fromRing(r.Preference(key, 0))

@@ -43,6 +43,7 @@ type (
 	stepMsg      struct{ m replication.Message }
 	tickMsg      struct{}
 	aliveMsg     struct{ ids []replication.NodeID }
+	goneMsg      struct{ ids []replication.NodeID }
 	placementMsg struct {
 		preference []replication.NodeID
 		rf         int
@@ -142,6 +143,9 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		a.publishInSync()
 	case *aliveMsg:
 		a.r.SetAlive(msg.ids)
+		a.processReady(ctx)
+	case *goneMsg:
+		a.r.SetGone(msg.ids)
 		a.processReady(ctx)
 	case *placementMsg:
 		if len(msg.target) > 0 {

@@ -274,6 +274,13 @@ func (p *Partition) SetAlive(ids []string) {
 	}
 }
 
+// SetGone gives the replica the nodes an operator removed for good (`shoal cluster remove`).
+func (p *Partition) SetGone(ids []string) {
+	if p.unavailable() == nil {
+		p.send(&goneMsg{ids: nodeIDs(ids)})
+	}
+}
+
 // SetPlacement gives the replica the ring's preference order of the members placement may use
 // for this partition, its replication factor, and a target replica set (nil: heal only). With a
 // target, a leader moves toward it (placement's balanced assignment: a join or a drain). Without

@@ -79,6 +79,7 @@ func (r *Replica) handlePromiseResp(m Message) {
 // do not count toward the majority: their logs may lack entries they acknowledged. When every
 // voter promised and still no clean majority exists (a crash of most replicas under fsync
 // interval or never), the most advanced of all leads: nothing any replica still holds is lost.
+// "Every voter" leaves out the voters an operator removed for good (SetGone).
 func (r *Replica) maybeDecide() {
 	c := r.cand
 	voters := r.Config().Voters
@@ -93,7 +94,7 @@ func (r *Replica) maybeDecide() {
 		need = max(1, need-1) // the planted bug: one promise short of a majority
 	}
 	onlyClean := clean >= need
-	if c.decided || !onlyClean && len(c.promises) < len(voters) {
+	if c.decided || !onlyClean && !r.everyVoterPromised(voters) {
 		return
 	}
 	c.decided = true
@@ -215,4 +216,14 @@ func (r *Replica) becomeLeader() {
 	}
 	r.broadcastAppend()
 	r.maybeCommit()
+}
+
+// everyVoterPromised reports whether every voter promised, but the ones removed for good.
+func (r *Replica) everyVoterPromised(voters []NodeID) bool {
+	for _, v := range voters {
+		if _, ok := r.cand.promises[v]; !ok && !r.gone[v] {
+			return false
+		}
+	}
+	return true
 }

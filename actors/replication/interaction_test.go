@@ -15,6 +15,7 @@
 //	add-replicas ids=(..) [voters=(..)] [manual-sync]  replicas; bootstrap voters default to ids
 //	tick [ids=(..)] [n=N]                      N ticks on the given (default: all) replicas
 //	alive ids=(..) set=(..)                    membership view of the given replicas
+//	gone ids=(..) set=(..)                     the nodes an operator removed for good
 //	propose id=n1 [records=N]                  the leader appends a data batch
 //	deliver [from=x] [to=y] [type=t] [drop]     deliver (or drop) the queued messages that match
 //	stabilize                                  deliver everything until nothing is queued
@@ -92,6 +93,10 @@ func (n *network) run(d *datadriven.TestData) (string, error) {
 	case "alive":
 		for _, id := range n.pick(d) {
 			n.nodes[id].r.SetAlive(ids(d, "set"))
+		}
+	case "gone":
+		for _, id := range n.pick(d) {
+			n.nodes[id].r.SetGone(ids(d, "set"))
 		}
 	case "propose":
 		if perr := n.propose(NodeID(strArg(d, "id")), intArg(d, "records", 1)); perr != nil {

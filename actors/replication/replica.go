@@ -117,6 +117,8 @@ type Replica struct {
 	commit  Offset
 	unclean bool
 	alive   map[NodeID]bool // nil: everyone is alive
+	// gone: nodes an operator removed for good (see SetGone).
+	gone map[NodeID]bool
 
 	electionElapsed   int // ticks since the leader was heard from (follower), or since the campaign began
 	leaderlessElapsed int // ticks since the leader was considered failed
@@ -210,6 +212,22 @@ func (r *Replica) SetAlive(ids []NodeID) {
 }
 
 func (r *Replica) isAlive(id NodeID) bool { return r.alive == nil || r.alive[id] }
+
+// SetGone gives the nodes an operator removed for good (`shoal cluster remove`): their disks
+// are gone with them. A candidate with no clean majority leads once every voter but these
+// promised (see maybeDecide); what only they held is lost either way, and without this a
+// replica set whose surviving voters restarted unclean waited for a promise that never comes.
+func (r *Replica) SetGone(ids []NodeID) {
+	r.gone = make(map[NodeID]bool, len(ids))
+	for _, id := range ids {
+		if id != r.id {
+			r.gone[id] = true
+		}
+	}
+	if r.role == RoleCandidate {
+		r.maybeDecide()
+	}
+}
 
 // Durable reports that the log is durable up to end (per the fsync policy).
 func (r *Replica) Durable(end Offset) {
