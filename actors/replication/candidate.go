@@ -89,7 +89,7 @@ func (r *Replica) maybeDecide() {
 			clean++
 		}
 	}
-	need := majority(len(voters))
+	need := r.quorum(voters)
 	if r.opts.Canary == CanaryPromoteWithoutMajority {
 		need = max(1, need-1) // the planted bug: one promise short of a majority
 	}

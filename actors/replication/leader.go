@@ -201,7 +201,7 @@ func tickLeader(r *Replica) {
 	r.maybeTransferToPreferred()
 }
 
-// quorumActive reports whether a majority of voters (this one included) was heard from since the
+// quorumActive reports whether a quorum of voters (this one included) was heard from since the
 // last check, and resets the marks.
 func (r *Replica) quorumActive() bool {
 	voters := r.Config().Voters
@@ -209,19 +209,19 @@ func (r *Replica) quorumActive() bool {
 	for _, v := range voters {
 		if v == r.id {
 			n++
-		} else if pr := r.prs[v]; pr != nil && pr.active {
+		} else if pr := r.prs[v]; pr != nil && pr.active && !r.gone[v] {
 			n++
 		}
 	}
 	for _, pr := range r.prs {
 		pr.active = false
 	}
-	return n >= majority(len(voters))
+	return n >= r.quorum(voters)
 }
 
-// maybeCommit moves the commit point to the largest end a majority of voters holds durably, if
-// that lies past this leader's epoch-start entry (when it wrote one). Unclean learners count as
-// holding nothing.
+// maybeCommit moves the commit point to the largest end a quorum of voters holds durably, if
+// that lies past this leader's epoch-start entry (when it wrote one). Unclean learners and
+// voters removed for good count as holding nothing.
 func (r *Replica) maybeCommit() {
 	voters := r.Config().Voters
 	durables := make([]Offset, 0, len(voters))
@@ -229,6 +229,8 @@ func (r *Replica) maybeCommit() {
 		switch pr := r.prs[v]; {
 		case v == r.id:
 			durables = append(durables, r.log.durable)
+		case r.gone[v]:
+			durables = append(durables, 0) // what it held went with it
 		case pr != nil && !pr.learner:
 			durables = append(durables, pr.durable)
 		default:
@@ -236,7 +238,7 @@ func (r *Replica) maybeCommit() {
 		}
 	}
 	slices.SortFunc(durables, func(a, b Offset) int { return cmp.Compare(b, a) })
-	q := majority(len(voters))
+	q := r.quorum(voters)
 	if len(durables) < q {
 		return
 	}
