@@ -205,6 +205,7 @@ func (r *clusterRun) finalChecks() {
 		r.mu.Lock()
 		r.chk.Final(p, log, &r.hist)
 		r.mu.Unlock()
+		r.groupFinal(p, leader.id)
 		for pos := uint64(0); pos < lp.HighWatermark(); {
 			next, ok := r.poll(p, "final", leader.id, pos)
 			if !ok || next == pos {

@@ -15,18 +15,21 @@ import (
 	"github.com/shoalmq/shoal/simulation/memnet"
 )
 
-// startWorkload starts, per partition, one producer and one consumer goroutine, each with its
-// own seeded source; they stop when ctx ends (the in-flight request finishes first).
+// startWorkload starts, per partition, one producer, one consumer and one group consumer
+// goroutine, each with its own seeded source; they stop when ctx ends (the in-flight request
+// finishes first).
 func (r *clusterRun) startWorkload(ctx context.Context, wg interface {
 	Add(int)
 	Done()
 }) {
 	for p := range r.cfg.Partitions {
-		wg.Add(2)
-		prng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(2*p+1)))
-		crng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(2*p+2)))
+		wg.Add(3)
+		prng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(3*p+1)))
+		crng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(3*p+2)))
+		grng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(3*p+3)))
 		go func() { defer wg.Done(); r.producer(ctx, p, prng) }()
 		go func() { defer wg.Done(); r.consumer(ctx, p, crng) }()
+		go func() { defer wg.Done(); r.groupConsumer(ctx, p, grng) }()
 	}
 }
 

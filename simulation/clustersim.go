@@ -231,7 +231,8 @@ func (r *clusterRun) run() {
 	<-monitorDone
 }
 
-// form starts the first nodes, waits for __meta to have its voters and creates the topic.
+// form starts the first nodes, waits for __meta to have its voters, and creates the topic and
+// its consumer group.
 func (r *clusterRun) form() error {
 	deadline := time.Now().Add(formBound)
 	if err := r.nodes[0].start(nil); err != nil {
@@ -282,14 +283,17 @@ func (r *clusterRun) form() error {
 	}); err != nil {
 		return fmt.Errorf("create the topic: %w", err)
 	}
-	return waitUntil(deadline, func() error {
+	if err := waitUntil(deadline, func() error {
 		for p := range r.cfg.Partitions {
 			if _, err := r.fullyReplicated(p); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}); err != nil {
+		return err
+	}
+	return r.createGroups(deadline)
 }
 
 // waitUntil polls cond until it returns nil or the deadline passes (then its last error).

@@ -113,6 +113,8 @@ func (s *Summary) Add(r Result) {
 	c.UnknownLost += r.Counts.UnknownLost
 	c.Checked += r.Counts.Checked
 	c.Observed += r.Counts.Observed
+	c.GroupDelivered += r.Counts.GroupDelivered
+	c.GroupExcused += r.Counts.GroupExcused
 	for _, f := range r.Failovers {
 		if f.Ticks >= 0 {
 			s.failover[f.Cause] = append(s.failover[f.Cause], f.Ticks)
@@ -231,12 +233,19 @@ func (s *Summary) WriteText(w io.Writer) {
 	}
 	fmt.Fprintf(w, "invariants (violations; every one must be 0):\n")
 	for _, i := range check.Invariants() {
+		if s.Tier != TierCluster && (i == check.GroupRedelivered || i == check.GroupLost) {
+			continue // the protocol tier has no consumer groups
+		}
 		fmt.Fprintf(w, "  %-22s %9d\n", i, s.Invariants[i])
 	}
 	c := s.Counts
 	fmt.Fprintf(w, "counted, not failures: acks=leader lost %d, acks=none lost %d, excused (majority crashed under fsync=interval) %d, "+
-		"indeterminate produces survived %d / lost %d; committed entries checked %d, entries read by consumers %d\n",
+		"indeterminate produces survived %d / lost %d; committed entries checked %d, entries read by consumers %d",
 		c.LostLeader, c.LostNone, c.Excused, c.UnknownSurvived, c.UnknownLost, c.Checked, c.Observed)
+	if s.Tier == TierCluster {
+		fmt.Fprintf(w, "; group entries delivered %d, group violations excused (majority crashed under fsync=interval) %d", c.GroupDelivered, c.GroupExcused)
+	}
+	fmt.Fprintln(w)
 	unit := max(s.TickMillis, 1)
 	if s.Tier == TierCluster {
 		fmt.Fprintf(w, "failover (from a leader's crash, removal or leave until the first acks=quorum produce sent after it is acknowledged; other faults go on meanwhile):\n")

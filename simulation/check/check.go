@@ -64,12 +64,16 @@ const (
 	// CorruptRead: a consumer or a replica's committed read got a batch that fails its CRC or
 	// its record checks (the cluster tier; damage must be refused, never served).
 	CorruptRead Invariant = "corrupt-read"
+	// GroupRedelivered and GroupLost: a consumer group broke what it told its consumers (the
+	// cluster tier; see groups.go).
+	GroupRedelivered Invariant = "group-redelivered"
+	GroupLost        Invariant = "group-lost"
 )
 
 // Invariants lists every invariant in report order.
 func Invariants() []Invariant {
 	return []Invariant{AckedLost, Duplicate, InconsistentOffsets, AbortedRead, PollSkip, PollNonMonotonic,
-		TwoLeaders, RefusedWrite, CorePanic, Liveness, IDOrder, CorruptRead}
+		TwoLeaders, RefusedWrite, CorePanic, Liveness, IDOrder, CorruptRead, GroupRedelivered, GroupLost}
 }
 
 // Kind is a class of failure; each has its own exit code in `shoal sim`.
@@ -121,6 +125,9 @@ type Counts struct {
 	UnknownSurvived, UnknownLost int
 	// Checked: committed entries checked; Observed: entries consumers read.
 	Checked, Observed int
+	// GroupDelivered: entries consumer groups delivered; GroupExcused: group violations on a
+	// partition where a majority crashed under fsync=interval (see groups.go).
+	GroupDelivered, GroupExcused int
 }
 
 // LostRecord is an acknowledged record missing from the healed log.
@@ -161,6 +168,7 @@ type partition struct {
 	observed  []Entry // by offset; ID "" when unseen
 	lostBy    map[replication.Offset]uint64
 	leaders   map[replication.Epoch]replication.NodeID
+	group     *groupPartition // nil until a group consumer reports
 }
 
 // New returns a checker for partitions of a replica set of nodes. excuseCrashLoss is true

@@ -57,20 +57,30 @@ func (r Result) String() string {
 	return fmt.Sprintf("Result(%d)", uint8(r))
 }
 
-// OpKind tells produces from polls.
+// OpKind tells produces from polls and from consumer-group commands.
 type OpKind uint8
 
 // Operation kinds.
 const (
 	Produce OpKind = iota
 	Poll
+	// GroupRead is an XREADGROUP or XAUTOCLAIM of a group consumer; GroupAck its XACK.
+	GroupRead
+	GroupAck
 )
 
 func (k OpKind) String() string {
-	if k == Produce {
+	switch k {
+	case Produce:
 		return "produce"
+	case Poll:
+		return "poll"
+	case GroupRead:
+		return "group-read"
+	case GroupAck:
+		return "group-ack"
 	}
-	return "poll"
+	return fmt.Sprintf("OpKind(%d)", uint8(k))
 }
 
 // Op is one operation of the history: its invocation and completion ticks and its result.
