@@ -99,6 +99,14 @@ func (a *partitionActor) group(msg *groupMsg) {
 		msg.reply <- groupReply{err: err}
 		return
 	}
+	if !a.r.LeaderCommitted() {
+		// Plans read the committed stream: a new leader's commit point may still lag its
+		// predecessor's, and XAUTOCLAIM then took pending entries for deleted ones and dropped
+		// them (the cluster simulator's seed 46, after a power loss).
+		msg.reply <- groupReply{err: protocol.Errorf(protocol.ErrUnavailable,
+			"partition %s: the new leader has not committed its predecessor's log yet; retry", a.p.name)}
+		return
+	}
 	a.groups.ensure()
 	now := a.p.cfg.Now().UnixMilli()
 	entry, result, err := msg.plan(a.groups.live, logStream{a: a}, now)

@@ -16,6 +16,7 @@
 //	tick [ids=(..)] [n=N]                      N ticks on the given (default: all) replicas
 //	alive ids=(..) set=(..)                    membership view of the given replicas
 //	gone ids=(..) set=(..)                     the nodes an operator removed for good
+//	leader-committed [ids=(..)]                whether each leads with its predecessor's log committed
 //	propose id=n1 [records=N]                  the leader appends a data batch
 //	deliver [from=x] [to=y] [type=t] [drop]     deliver (or drop) the queued messages that match
 //	stabilize                                  deliver everything until nothing is queued
@@ -93,6 +94,10 @@ func (n *network) run(d *datadriven.TestData) (string, error) {
 	case "alive":
 		for _, id := range n.pick(d) {
 			n.nodes[id].r.SetAlive(ids(d, "set"))
+		}
+	case "leader-committed":
+		for _, id := range n.pick(d) {
+			fmt.Fprintf(n.out, "%s: %v\n", id, n.nodes[id].r.LeaderCommitted())
 		}
 	case "gone":
 		for _, id := range n.pick(d) {

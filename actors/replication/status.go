@@ -73,6 +73,12 @@ func (r *Replica) Unclean() bool { return r.unclean }
 // Commit returns the commit point.
 func (r *Replica) Commit() Offset { return r.commit }
 
+// LeaderCommitted reports whether this replica leads and its commit point has reached the log
+// end it began to lead with: everything an earlier leader committed is committed here too, so a
+// read of its committed log misses nothing committed (Raft's rule before a new leader serves
+// reads). Until then a new leader's commit point may lag what its predecessor committed.
+func (r *Replica) LeaderCommitted() bool { return r.role == RoleLeader && r.commit >= r.epochStart }
+
 // DurableOn returns the voters that hold the log durably up to end, this one included, in
 // config order (a leader answers producers with it).
 func (r *Replica) DurableOn(end Offset) []NodeID {
