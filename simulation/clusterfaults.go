@@ -31,8 +31,9 @@ const (
 
 // ClusterClasses lists the fault classes of the cluster tier in report order.
 func ClusterClasses() []Class {
-	return []Class{ClassDrop, ClassDelay, ClassIsolate, ClassSplit, ClassOneWay, ClassCrash, ClassPowerLoss,
-		ClassFsyncError, ClassTornTail, ClassBitFlip, ClassJoin, ClassDrain, ClassLeave, ClassRemove, ClassClockSkew}
+	return []Class{ClassDrop, ClassDelay, ClassDuplicate, ClassSlow, ClassIsolate, ClassSplit, ClassOneWay, ClassCrash,
+		ClassPowerLoss, ClassPause, ClassFsyncError, ClassTornTail, ClassBitFlip, ClassJoin, ClassDrain, ClassLeave,
+		ClassRemove, ClassClockSkew}
 }
 
 // ParseClusterClasses is ParseClasses for the cluster tier's classes.
@@ -59,9 +60,11 @@ func ParseClusterClasses(list string) ([]Class, error) {
 // ClusterFaults are the knobs of one cluster-tier run, drawn from its seed (swarm testing: each
 // enabled class is on or off by a coin), and the fault schedule they give.
 type ClusterFaults struct {
-	// Per message: drop % and delay plus jitter, on gossip packets and broker calls alike.
-	DropPercent   int
-	Delay, Jitter time.Duration
+	// Per message: drop % and delay plus jitter, on gossip packets and broker calls alike;
+	// duplicate % on gossip packets and replication requests (memnet).
+	DropPercent      int
+	Delay, Jitter    time.Duration
+	DuplicatePercent int
 	// Fsync policy of every node, and the period under interval.
 	FsyncInterval bool
 	SyncEvery     time.Duration
@@ -89,8 +92,9 @@ type ScheduledFault struct {
 }
 
 // drawClusterFaults draws the knobs and the schedule of a safety phase of length d for nodes
-// nodes.
-func drawClusterFaults(rng *rand.Rand, enabled []Class, nodes int, d time.Duration) ClusterFaults {
+// nodes. The classes added since the first soak (duplicate, slow, pause) draw from later, a
+// second source, so that earlier seeds keep their schedules.
+func drawClusterFaults(rng, later *rand.Rand, enabled []Class, nodes int, d time.Duration) ClusterFaults {
 	on := func(c Class) bool { return slices.Contains(enabled, c) && rng.IntN(2) == 0 }
 	between := func(lo, hi int) int { return lo + rng.IntN(hi-lo+1) }
 	ms := func(lo, hi int) time.Duration { return time.Duration(between(lo, hi)) * time.Millisecond }
@@ -138,6 +142,22 @@ func drawClusterFaults(rng *rand.Rand, enabled []Class, nodes int, d time.Durati
 			add(c.class, 1+rng.IntN(c.most), c.minMs, c.max)
 		}
 	}
+	if slices.Contains(enabled, ClassDuplicate) && later.IntN(2) == 0 {
+		f.DuplicatePercent = 1 + later.IntN(10)
+	}
+	for _, c := range []struct {
+		class      Class
+		most       int
+		minMs, max int
+	}{{ClassSlow, 3, 200, 1500}, {ClassPause, 2, 100, 1500}} {
+		if slices.Contains(enabled, c.class) && later.IntN(2) == 0 {
+			for range 1 + later.IntN(c.most) {
+				at := time.Duration(later.Int64N(int64(d)*4/5 + 1))
+				f.Schedule = append(f.Schedule, ScheduledFault{At: at, Class: c.class, Victim: later.IntN(1 << 20),
+					For: time.Duration(c.minMs+later.IntN(c.max-c.minMs+1)) * time.Millisecond})
+			}
+		}
+	}
 	sort.SliceStable(f.Schedule, func(i, j int) bool { return f.Schedule[i].At < f.Schedule[j].At })
 	return f
 }
@@ -151,6 +171,9 @@ func (f ClusterFaults) String() string {
 	}
 	if f.Delay > 0 || f.Jitter > 0 {
 		add("delay=%v+%v", f.Delay, f.Jitter)
+	}
+	if f.DuplicatePercent > 0 {
+		add("duplicate=%d%%", f.DuplicatePercent)
 	}
 	counts := map[Class]int{}
 	for _, s := range f.Schedule {

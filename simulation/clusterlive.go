@@ -13,11 +13,12 @@ import (
 	"github.com/shoalmq/shoal/simulation/memnet"
 )
 
-// heal ends every fault: links open, per-message faults stop, armed fsync errors are
+// heal ends every fault: links open, paused nodes resume, per-message faults stop, armed fsync errors are
 // disarmed, and nodes that are down restart (nodes gone for good stay gone).
 func (r *clusterRun) heal() {
 	r.note("all faults healed")
 	r.net.HealLinks()
+	r.net.ResumeAll()
 	r.net.SetKnobs(memnet.Knobs{})
 	for _, nd := range r.allNodes() {
 		nd.fs.InjectSyncError(nil, 0)

@@ -110,6 +110,30 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.count(ClassOneWay)
 		r.note("one-way loss %s → %s for %v", a.id, b.id, f.For)
 		e.after(f.For, "one-way end", func() { r.net.Unblock(a.id, b.id) })
+	case ClassSlow:
+		if len(up) < 2 {
+			return
+		}
+		a := pick(up, f.Victim)
+		b := pick(up, f.Victim/len(up)+f.Victim%len(up)+1)
+		if a == b {
+			return
+		}
+		d := time.Duration(20+f.Victim%281) * time.Millisecond
+		r.net.Slow(a.id, b.id, d)
+		r.net.Slow(b.id, a.id, d)
+		r.count(ClassSlow)
+		r.note("link %s ↔ %s slowed by %v for %v", a.id, b.id, d, f.For)
+		e.after(f.For, "slow end", func() { r.net.Unslow(a.id, b.id, d); r.net.Unslow(b.id, a.id, d) })
+	case ClassPause:
+		nd := pick(up, f.Victim)
+		if nd == nil {
+			return
+		}
+		r.net.Pause(nd.id)
+		r.count(ClassPause)
+		r.note("%s paused (SIGSTOP) for %v", nd.id, f.For)
+		e.after(f.For, "resume", func() { r.net.Resume(nd.id) })
 	case ClassCrash:
 		nd := pick(up, f.Victim)
 		if nd == nil || !r.canTakeDown(1) {

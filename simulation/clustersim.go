@@ -142,7 +142,8 @@ func newClusterRun(cfg ClusterConfig) *clusterRun {
 	if cfg.Classes == nil {
 		cfg.Classes = ClusterClasses()
 	}
-	r := &clusterRun{cfg: cfg, faults: drawClusterFaults(rng, cfg.Classes, cfg.Nodes, cfg.Safety),
+	later := rand.New(rand.NewPCG(cfg.Seed, 0x9e3779b97f4a7c15))
+	r := &clusterRun{cfg: cfg, faults: drawClusterFaults(rng, later, cfg.Classes, cfg.Nodes, cfg.Safety),
 		net: memnet.New(rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64()))), counts: map[Class]int{},
 		diskRNG: rand.New(rand.NewPCG(rng.Uint64(), rng.Uint64())), phase: "form", logger: discardLogger(), converge: -1}
 	if cfg.Log != nil {
@@ -214,7 +215,8 @@ func (r *clusterRun) run() {
 	for _, nd := range r.allNodes() {
 		nd.clockSkew.Store(int64(nd.skew))
 	}
-	r.net.SetKnobs(memnet.Knobs{DropPercent: r.faults.DropPercent, Delay: r.faults.Delay, Jitter: r.faults.Jitter})
+	r.net.SetKnobs(memnet.Knobs{DropPercent: r.faults.DropPercent, Delay: r.faults.Delay, Jitter: r.faults.Jitter,
+		DuplicatePercent: r.faults.DuplicatePercent})
 	ctx, stop := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	r.startWorkload(ctx, &wg)
@@ -377,6 +379,7 @@ func (r *clusterRun) call(ctx context.Context, id string, t protocol.MessageType
 
 // shutdown stops every node that still runs (the run is over).
 func (r *clusterRun) shutdown() {
+	r.net.ResumeAll() // held messages go (to nodes that stop): nothing waits for a resume
 	var wg sync.WaitGroup
 	for _, nd := range r.allNodes() {
 		nd.mu.Lock()
@@ -427,6 +430,9 @@ func (r *clusterRun) result() Result {
 	}
 	if r.faults.Delay > 0 || r.faults.Jitter > 0 {
 		res.Faulty[ClassDelay] = int(st.Packets + st.Calls)
+	}
+	if st.Duplicated > 0 {
+		res.Faulty[ClassDuplicate] = int(st.Duplicated)
 	}
 	for _, f := range r.failover {
 		res.Failovers = append(res.Failovers, *f)

@@ -35,7 +35,7 @@ func (n *Network) Dial(ctx context.Context, from, addr string) (*Conn, error) {
 		n.mu.Unlock()
 		return nil, fmt.Errorf("%w: dial %s from %s: no such host", ErrUnreachable, addr, from)
 	}
-	delay, err := n.passLocked(src, dst)
+	delay, hold, err := n.passLocked(src, dst)
 	if err == nil && n.blocked[link{dst.name, src.name}] > 0 {
 		err = fmt.Errorf("%w: %s → %s: link blocked", ErrUnreachable, dst.name, src.name)
 	}
@@ -44,7 +44,7 @@ func (n *Network) Dial(ctx context.Context, from, addr string) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := sleep(ctx, delay); err != nil {
+	if err := await(ctx, hold, delay); err != nil {
 		return nil, err
 	}
 	return &Conn{net: n, from: src, to: dst, incarnation: inc}, nil
@@ -62,7 +62,7 @@ func (c *Conn) cross(ctx context.Context, forward bool) error {
 		n.mu.Unlock()
 		return fmt.Errorf("%w: %s restarted", ErrClosed, c.to.name)
 	}
-	delay, err := n.passLocked(a, b)
+	delay, hold, err := n.passLocked(a, b)
 	if err != nil {
 		n.stats.CallsDropped++
 	}
@@ -70,7 +70,16 @@ func (c *Conn) cross(ctx context.Context, forward bool) error {
 	if err != nil {
 		return err
 	}
-	return sleep(ctx, delay)
+	if err := await(ctx, hold, delay); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	restarted := c.to.incarnation != c.incarnation
+	n.mu.Unlock()
+	if restarted { // it went down while the message waited: the connection broke meanwhile
+		return fmt.Errorf("%w: %s restarted", ErrClosed, c.to.name)
+	}
+	return nil
 }
 
 // Call sends one request and waits for its answer, as a transport connection does: the
@@ -100,6 +109,12 @@ func (c *Conn) Call(ctx context.Context, t protocol.MessageType, req, resp any) 
 		err = protocol.Errorf(protocol.ErrBusy, "node %s is starting", c.to.name)
 	} else {
 		out, err = h.Admit(ctx, t, body)(ctx)
+		c.net.mu.Lock()
+		again := t == protocol.TypeReplicate && c.net.duplicateLocked()
+		c.net.mu.Unlock()
+		if again { // a resend of peer traffic: the replication protocol must shrug it off
+			_, _ = h.Admit(ctx, t, body)(ctx)
+		}
 	}
 	if cerr := c.cross(ctx, false); cerr != nil {
 		return fmt.Errorf("%w: %w", ErrAnswerLost, cerr)

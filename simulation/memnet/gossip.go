@@ -73,7 +73,11 @@ func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 		n.mu.Unlock()
 		return now, nil
 	}
-	delay, err := n.passLocked(t.host, dst)
+	delay, hold, err := n.passLocked(t.host, dst)
+	copies := 1
+	if err == nil && n.duplicateLocked() {
+		copies = 2
+	}
 	to := dst.transport
 	n.mu.Unlock()
 	if err != nil {
@@ -82,11 +86,16 @@ func (t *Transport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, e
 		n.mu.Unlock()
 		return now, nil
 	}
-	p := &memberlist.Packet{Buf: append([]byte(nil), b...), From: t.addr}
-	if delay <= 0 {
-		to.deliver(p)
-	} else {
-		time.AfterFunc(delay, func() { to.deliver(p) })
+	for range copies {
+		p := &memberlist.Packet{Buf: append([]byte(nil), b...), From: t.addr}
+		switch {
+		case hold != nil:
+			go func() { <-hold; time.Sleep(delay); to.deliver(p) }() // a paused end: after it resumes
+		case delay <= 0:
+			to.deliver(p)
+		default:
+			time.AfterFunc(delay, func() { to.deliver(p) })
+		}
 	}
 	return now, nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 	"github.com/shoalmq/shoal/protocol"
@@ -145,4 +146,100 @@ func TestGossipPacketsAndStreams(t *testing.T) {
 		t.Fatalf("write on a cut stream: %v", err)
 	}
 	_ = conn.Close()
+}
+
+func TestPauseHoldsMessagesUntilResume(t *testing.T) {
+	n, e := newTestNet()
+	ctx := context.Background()
+	c, err := n.Dial(ctx, "a", "10.0.0.2:7070")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ta, err := n.NewTransport("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := n.NewTransport("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ta.Shutdown()
+	defer tb.Shutdown()
+	n.Pause("b")
+	// A call to a paused host waits: with a deadline it times out before the host served it.
+	short, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := c.Call(short, protocol.TypeMetadata, &protocol.MetadataRequest{Topics: []string{"t"}}, nil); !errors.Is(err, context.Canceled) || e.served != 0 {
+		t.Fatalf("call to a paused host: %v, served %d", err, e.served)
+	}
+	// A packet waits too, and a stream is refused.
+	_, _ = ta.WriteToAddress([]byte("late"), memberlist.Address{Addr: "10.0.0.2:7946"})
+	if len(tb.PacketCh()) != 0 {
+		t.Fatal("a packet reached a paused host")
+	}
+	if _, err := ta.DialAddressTimeout(memberlist.Address{Addr: "10.0.0.2:7946"}, 0); !errors.Is(err, ErrUnreachable) {
+		t.Fatalf("stream to a paused host: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Call(ctx, protocol.TypeMetadata, &protocol.MetadataRequest{Topics: []string{"t"}}, nil)
+	}()
+	n.Resume("b")
+	if err := <-done; err != nil {
+		t.Fatalf("a held call after the resume: %v", err)
+	}
+	if p := <-tb.PacketCh(); string(p.Buf) != "late" {
+		t.Fatalf("held packet %q", p.Buf)
+	}
+	if st := n.Stats(); st.Held < 2 {
+		t.Fatalf("held %d messages, want at least 2", st.Held)
+	}
+	n.Resume("b") // resuming a running host does nothing
+}
+
+func TestDuplicateAndSlow(t *testing.T) {
+	n, e := newTestNet()
+	ctx := context.Background()
+	c, err := n.Dial(ctx, "a", "10.0.0.2:7070")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.SetKnobs(Knobs{DuplicatePercent: 100})
+	// Only replication (peer) requests are handed over twice: a client's request never is.
+	if err := c.Call(ctx, protocol.TypeMetadata, &protocol.MetadataRequest{Topics: []string{"t"}}, nil); err != nil || e.served != 1 {
+		t.Fatalf("a client call at 100%% duplicate: %v, served %d", err, e.served)
+	}
+	_ = c.Call(ctx, protocol.TypeReplicate, &protocol.MetadataRequest{Topics: []string{"t"}}, nil)
+	if e.served != 3 {
+		t.Fatalf("a replication call at 100%% duplicate served %d times, want 2", e.served-1)
+	}
+	ta, err := n.NewTransport("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err := n.NewTransport("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ta.Shutdown()
+	defer tb.Shutdown()
+	_, _ = ta.WriteToAddress([]byte("twice"), memberlist.Address{Addr: "10.0.0.2:7946"})
+	for range 2 {
+		if p := <-tb.PacketCh(); string(p.Buf) != "twice" {
+			t.Fatalf("packet %q", p.Buf)
+		}
+	}
+	// A slow link: a call whose deadline is shorter than the link's delay never reaches b.
+	n.SetKnobs(Knobs{})
+	served := e.served
+	n.Slow("a", "b", time.Hour)
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if err := c.Call(short, protocol.TypeMetadata, &protocol.MetadataRequest{Topics: []string{"t"}}, nil); !errors.Is(err, context.DeadlineExceeded) || e.served != served {
+		t.Fatalf("a call across a slow link: %v, served %d", err, e.served-served)
+	}
+	n.Unslow("a", "b", time.Hour)
+	if err := c.Call(ctx, protocol.TypeMetadata, &protocol.MetadataRequest{Topics: []string{"t"}}, nil); err != nil {
+		t.Fatalf("after Unslow: %v", err)
+	}
 }
