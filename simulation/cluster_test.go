@@ -14,7 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/shoalmq/shoal/actors/replication"
 	"github.com/shoalmq/shoal/simulation/check"
 	"go.uber.org/goleak"
 )
@@ -98,6 +100,124 @@ func TestClusterQuiet(t *testing.T) {
 	}
 	if r.Ops["produce failed"] != 0 || r.Counts.LostLeader+r.Counts.LostNone != 0 {
 		t.Fatalf("a quiet run failed or lost records: %v %+v", r.Ops, r.Counts)
+	}
+}
+
+// With Timeline, a run keeps its events in time order (a leader of every partition, seen by
+// the monitor; the crash and restart of the schedule; the healing) and its history, and its
+// page draws every partition with a row per node.
+func TestClusterTimeline(t *testing.T) {
+	cfg := ClusterConfig{Seed: 4, Nodes: 3, Partitions: 2, Safety: 1500 * time.Millisecond, Classes: []Class{ClassCrash}, Timeline: true}
+	if s := newClusterRun(cfg).faults.Schedule; len(s) != 1 || s[0].Class != ClassCrash || s[0].At+s[0].For >= cfg.Safety {
+		t.Fatalf("seed %d drew %+v, want one crash and its restart in the safety phase: the mixes changed, pick another seed", cfg.Seed, s)
+	}
+	r := RunCluster(cfg)
+	if r.Kind != check.KindNone {
+		var b strings.Builder
+		r.WriteFailure(&b, "")
+		t.Fatalf("%s", b.String())
+	}
+	if r.History == nil || len(r.History.Ops) == 0 {
+		t.Fatalf("no history with the timeline: %+v", r.History)
+	}
+	led := map[int]bool{}
+	var crashed replication.NodeID
+	restarted, healed := false, false
+	for i, e := range r.Timeline {
+		if i > 0 && e.Tick < r.Timeline[i-1].Tick {
+			t.Errorf("event %d at %d ms comes after one at %d ms", i, e.Tick, r.Timeline[i-1].Tick)
+		}
+		switch e.Kind {
+		case EventLeader:
+			led[e.Partition] = true
+		case EventCrash:
+			crashed = e.Node
+		case EventRestart:
+			restarted = restarted || e.Node == crashed
+		case EventHeal:
+			healed = true
+		}
+	}
+	if len(led) != cfg.Partitions || crashed == "" || !restarted || !healed {
+		t.Fatalf("timeline: leaders of partitions %v (want %d), crashed %q, restarted %t, healed %t:\n%+v",
+			led, cfg.Partitions, crashed, restarted, healed, r.Timeline)
+	}
+	var b strings.Builder
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	if n := strings.Count(page, "<h2>partition"); n != cfg.Partitions {
+		t.Errorf("the page draws %d partitions, want %d", n, cfg.Partitions)
+	}
+	for _, want := range []string{">n1</text>", ">n2</text>", ">n3</text>", "leads epoch", string(crashed) + " down ", "<h2>notes</h2>"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+}
+
+// The page of a cluster-tier result: milliseconds, a row for a node that joined, the notes.
+func TestClusterHTML(t *testing.T) {
+	r := Result{Tier: TierCluster, Seed: 7, Nodes: 3, Partitions: 1, Ticks: 61_000, FaultMix: "join×1",
+		Timeline: []Event{
+			{Tick: 2000, Kind: EventLeader, Partition: 0, Node: "n1", Epoch: 1},
+			{Tick: 3000, Kind: EventFault, Partition: -1, Node: "n4", Class: ClassJoin, Detail: "n4 joins"},
+			{Tick: 5000, Kind: EventStepDown, Partition: 0, Node: "n1", Epoch: 1},
+			{Tick: 5100, Kind: EventLeader, Partition: 0, Node: "n4", Epoch: 2},
+			{Tick: 40_000, Kind: EventHeal, Partition: -1},
+		},
+		Notes: []string{"  3000 ms safety: n4 joins <seen>"}}
+	var b strings.Builder
+	if err := WriteHTML(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	page := b.String()
+	for _, want := range []string{"61000 ms", ">n4</text>", "n4 leads epoch 2, ms 5100–61001", "<li>  3000 ms safety: n4 joins &lt;seen&gt;</li>",
+		"<td>5100</td><td>5100</td><td>leader</td>", "stroke-dasharray"} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "ticks of") {
+		t.Error("the page counts the cluster tier's milliseconds as ticks")
+	}
+	if n := strings.Count(page, `stroke="#ddd"`); n < 9 || n > 21 {
+		t.Errorf("%d grid lines over 61000 ms, want 9..21", n)
+	}
+}
+
+// A page draws the first failing seed, or the first seed when none failed.
+func TestDrawFirst(t *testing.T) {
+	seeds := []uint64{3, 4, 5}
+	pass := func(seed uint64) *Result { return &Result{Seed: seed} }
+	fail := func(seed uint64) *Result { return &Result{Seed: seed, Kind: check.KindSafety} }
+	cases := []struct {
+		r, drawn *Result
+		want     bool
+	}{
+		{pass(3), nil, true},
+		{pass(4), nil, false},
+		{fail(5), nil, true},
+		{fail(5), pass(3), true},
+		{pass(4), fail(5), false},
+		{fail(4), fail(5), true},
+		{fail(5), fail(4), false},
+	}
+	for _, c := range cases {
+		if got := drawFirst(seeds, *c.r, c.drawn); got != c.want {
+			t.Errorf("drawFirst(seed %d %s, drawn %+v) = %t, want %t", c.r.Seed, c.r.Kind, c.drawn, got, c.want)
+		}
+	}
+}
+
+// The axis has 9..21 grid lines whatever the length of the run.
+func TestGridStep(t *testing.T) {
+	for end := int64(10); end < 1e8; end = end*13/10 + 1 {
+		step := gridStep(end)
+		if n := end/step + 1; n < 9 || n > 21 {
+			t.Errorf("gridStep(%d) = %d: %d grid lines", end, step, n)
+		}
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 // disarmed, and nodes that are down restart (nodes gone for good stay gone).
 func (r *clusterRun) heal() {
 	r.note("all faults healed")
+	r.healEvent()
 	r.net.HealLinks()
 	r.net.ResumeAll()
 	r.net.SetKnobs(memnet.Knobs{})
@@ -28,6 +29,7 @@ func (r *clusterRun) heal() {
 			// A log whose fsync failed refuses writes until it is reopened: the node restarts
 			// (an operator's, or a supervisor's, restart).
 			r.note("%s has a failed partition: restarted", nd.id)
+			r.event(Event{Kind: EventCrash, Partition: -1, Node: replication.NodeID(nd.id), Class: ClassFsyncError, Detail: "a partition failed: restarted"})
 			r.openMeasures(nd, ClassFsyncError)
 			nd.crash(false, nodeDown)
 		}
@@ -46,6 +48,23 @@ func (r *clusterRun) heal() {
 			nd.state = nodeGone
 			nd.mu.Unlock()
 			r.removeGone(nd, 15*time.Second, true)
+		}
+	}
+}
+
+// healEvent puts the healing on the timeline, and ends there the faults that were to last
+// longer.
+func (r *clusterRun) healEvent() {
+	if !r.cfg.Timeline {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.eventLocked(Event{Kind: EventHeal, Partition: -1, Detail: "all faults healed"})
+	now := r.timeline[len(r.timeline)-1].Tick
+	for i := range r.timeline {
+		if r.timeline[i].Until > now {
+			r.timeline[i].Until = now
 		}
 	}
 }

@@ -267,6 +267,7 @@ func (r *clusterRun) monitor(ctx context.Context) {
 }
 
 func (r *clusterRun) sampleLeaders() {
+	var seen []leadership
 	for _, nd := range r.upNodes() {
 		for p := range r.cfg.Partitions {
 			part := nd.partition(p)
@@ -277,9 +278,39 @@ func (r *clusterRun) sampleLeaders() {
 				r.mu.Lock()
 				r.chk.Leader(r.now(), p, replication.Epoch(l.Epoch), replication.NodeID(nd.id))
 				r.mu.Unlock()
+				seen = append(seen, leadership{node: replication.NodeID(nd.id), partition: p, epoch: replication.Epoch(l.Epoch)})
 			}
 		}
 	}
+	r.leadersSeen(seen)
+}
+
+// leadership is one node leading one partition in one epoch, as the monitor saw it.
+type leadership struct {
+	node      replication.NodeID
+	partition int
+	epoch     replication.Epoch
+}
+
+// leadersSeen puts on the timeline the leaderships that ended and began since the last
+// sample (a node that went down ends its leaderships by no longer being sampled).
+func (r *clusterRun) leadersSeen(seen []leadership) {
+	if !r.cfg.Timeline {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, l := range r.leaders {
+		if !slices.Contains(seen, l) {
+			r.eventLocked(Event{Kind: EventStepDown, Partition: l.partition, Node: l.node, Epoch: l.epoch, Detail: "no longer leads"})
+		}
+	}
+	for _, l := range seen {
+		if !slices.Contains(r.leaders, l) {
+			r.eventLocked(Event{Kind: EventLeader, Partition: l.partition, Node: l.node, Epoch: l.epoch, Detail: "leads"})
+		}
+	}
+	r.leaders = seen
 }
 
 // sampleRF closes the open RF-restore measurements once every partition is fully replicated.

@@ -109,6 +109,7 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.net.Block(a.id, b.id)
 		r.count(ClassOneWay)
 		r.note("one-way loss %s → %s for %v", a.id, b.id, f.For)
+		r.faultEvent(ClassOneWay, a.id, f.For, fmt.Sprintf("one-way loss %s → %s", a.id, b.id))
 		e.after(f.For, "one-way end", func() { r.net.Unblock(a.id, b.id) })
 	case ClassSlow:
 		if len(up) < 2 {
@@ -162,6 +163,7 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		nd.fs.InjectSyncError(errSimEIO, 1)
 		r.count(ClassFsyncError)
 		r.note("%s: the next fsync fails; restarted in %v", nd.id, f.For)
+		r.faultEvent(ClassFsyncError, nd.id, f.For, fmt.Sprintf("%s: the next fsync fails", nd.id))
 		e.after(f.For, "restart after fsync error", func() {
 			nd.fs.InjectSyncError(nil, 0)
 			if nd.getState() == nodeUp && r.canTakeDown(1) {
@@ -183,6 +185,7 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.openMeasures(nd, ClassLeave)
 		r.count(ClassLeave)
 		r.note("%s leaves (SIGTERM) for %v", nd.id, f.For)
+		r.event(Event{Kind: EventCrash, Partition: -1, Node: replication.NodeID(nd.id), Class: ClassLeave, Detail: "leaves (SIGTERM)"})
 		nd.leave()
 		e.after(f.For, "restart after leave", func() { r.restart(nd) })
 	case ClassRemove:
@@ -193,6 +196,16 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.count(ClassRemove)
 		r.removeForGood(nd, ClassRemove)
 	}
+}
+
+// faultEvent puts a fault on the timeline; one that lasts 0 has no end of its own (it ends at
+// healing, or never).
+func (r *clusterRun) faultEvent(c Class, node string, lasting time.Duration, detail string) {
+	e := Event{Kind: EventFault, Partition: -1, Node: replication.NodeID(node), Class: c, Detail: detail}
+	if lasting > 0 {
+		e.Until = r.now() + lasting.Milliseconds()
+	}
+	r.event(e)
 }
 
 func (r *clusterRun) count(c Class) {
@@ -216,6 +229,7 @@ func (r *clusterRun) injectIsolate(e *executor, f ScheduledFault, up []*cnode) {
 	}
 	r.count(ClassIsolate)
 	r.note("%s isolated for %v", nd.id, f.For)
+	r.faultEvent(ClassIsolate, nd.id, f.For, nd.id+" isolated")
 	e.after(f.For, "isolate end", func() {
 		for _, o := range others {
 			r.net.Unblock(nd.id, o.id)
@@ -247,6 +261,7 @@ func (r *clusterRun) injectSplit(e *executor, f ScheduledFault, up []*cnode) {
 	}
 	r.count(ClassSplit)
 	r.note("split %v | %v for %v", ids(a), ids(b), f.For)
+	r.faultEvent(ClassSplit, "", f.For, fmt.Sprintf("split %v | %v", ids(a), ids(b)))
 	e.after(f.For, "split end", func() {
 		for _, x := range a {
 			for _, y := range b {
@@ -302,6 +317,7 @@ func (r *clusterRun) crashNode(nd *cnode, cause Class) {
 	}
 	r.mu.Unlock()
 	r.note("%s crashes (%s, torn tail %t)", nd.id, cause, torn)
+	r.event(Event{Kind: EventCrash, Partition: -1, Node: replication.NodeID(nd.id), Class: cause, Detail: fmt.Sprintf("%s, torn tail %t", cause, torn)})
 	nd.crash(torn, nodeDown)
 }
 
@@ -321,6 +337,7 @@ func (r *clusterRun) restart(nd *cnode) {
 		return
 	}
 	r.note("%s restarted", nd.id)
+	r.event(Event{Kind: EventRestart, Partition: -1, Node: replication.NodeID(nd.id), Detail: "restarted"})
 	nd.mu.Lock()
 	ends := nd.endsAtCrash
 	nd.endsAtCrash = nil
@@ -352,6 +369,7 @@ func (r *clusterRun) join() bool {
 	if err := nd.start(r.seedsFor(nd)); err != nil {
 		panic(fmt.Sprintf("sim: a new node %s does not start: %v", nd.id, err))
 	}
+	r.faultEvent(ClassJoin, nd.id, 0, nd.id+" joins")
 	// Wait (bounded) until the running nodes see it, so that a removal that counts on it is
 	// judged on views that include it.
 	err := waitUntil(time.Now().Add(5*time.Second), func() error {
@@ -404,6 +422,7 @@ func (r *clusterRun) drain(nd *cnode) {
 		nd.mu.Unlock()
 		r.count(ClassDrain)
 		r.note("%s drained", nd.id)
+		r.faultEvent(ClassDrain, nd.id, 0, nd.id+" drained")
 	case protocol.CodeOf(err) == protocol.CodeInvalidArgument:
 		r.count("drain refused")
 		r.note("drain of %s refused: %v", nd.id, err)
@@ -428,6 +447,7 @@ func (r *clusterRun) removeForGood(nd *cnode, cause Class) {
 	if nd.getState() == nodeUp {
 		r.openMeasures(nd, cause)
 		r.note("%s killed for good (%s)", nd.id, cause)
+		r.event(Event{Kind: EventCrash, Partition: -1, Node: replication.NodeID(nd.id), Class: cause, Detail: fmt.Sprintf("killed for good (%s)", cause)})
 		nd.crash(false, nodeGone)
 	} else {
 		nd.mu.Lock()
@@ -451,6 +471,7 @@ func (r *clusterRun) removeGone(nd *cnode, bound time.Duration, final bool) {
 		r.note("remove of %s refused: %v", nd.id, err)
 	case err == nil:
 		r.note("%s removed", nd.id)
+		r.faultEvent(ClassRemove, nd.id, 0, nd.id+" removed (remove --force)")
 		nd.mu.Lock()
 		nd.removed = true
 		nd.mu.Unlock()
@@ -506,8 +527,10 @@ func (r *clusterRun) injectBitFlip(f ScheduledFault, up []*cnode) {
 		return
 	}
 	r.note("%s: bit flipped in %s at byte %d", nd.id, path, pos)
+	r.faultEvent(ClassBitFlip, nd.id, 0, fmt.Sprintf("%s: bit flipped in %s at byte %d", nd.id, path, pos))
 	switch err := nd.start(r.seedsFor(nd)); {
 	case err == nil:
+		r.event(Event{Kind: EventRestart, Partition: -1, Node: replication.NodeID(nd.id), Detail: "restarted with the damage"})
 		r.note("%s started with the damage: %s", nd.id, r.probeCorrupt(nd))
 	case errors.Is(err, storage.ErrCorrupt):
 		r.count("bit-flip refused at start")

@@ -57,6 +57,9 @@ type ClusterConfig struct {
 	Classes []Class
 	// Log, if not nil, gets the events of the run and the nodes' logs (INFO and up).
 	Log io.Writer
+	// Timeline keeps the events of the run (faults, crashes and restarts, leaders seen by the
+	// monitor) and its history in the Result, for the HTML page.
+	Timeline bool
 }
 
 // Validate checks a ClusterConfig; RunCluster reports an invalid one as a simulator crash.
@@ -102,6 +105,9 @@ type clusterRun struct {
 	joined   int
 	lost     int   // nodes killed for good
 	converge int64 // ms from healing to convergence, -1 if it did not
+	// timeline (with cfg.Timeline) and the leaderships the monitor saw last, to tell changes.
+	timeline []Event
+	leaders  []leadership
 
 	conns sync.Map // node id → *memnet.Conn from the client host
 }
@@ -192,6 +198,23 @@ func (r *clusterRun) note(format string, args ...any) {
 	r.logger.Info("sim: " + msg)
 }
 
+// event records a timeline event at the run's clock (with cfg.Timeline).
+func (r *clusterRun) event(e Event) {
+	if !r.cfg.Timeline {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.eventLocked(e)
+}
+
+// eventLocked is event with r.mu held; reading the clock under the lock keeps the timeline in
+// time order.
+func (r *clusterRun) eventLocked(e Event) {
+	e.Tick = r.now()
+	r.timeline = append(r.timeline, e)
+}
+
 func (r *clusterRun) violate(v check.Violation) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -214,6 +237,10 @@ func (r *clusterRun) run() {
 	r.setPhase("safety")
 	for _, nd := range r.allNodes() {
 		nd.clockSkew.Store(int64(nd.skew))
+		if nd.skew != 0 {
+			r.event(Event{Kind: EventFault, Partition: -1, Node: replication.NodeID(nd.id), Class: ClassClockSkew,
+				Detail: fmt.Sprintf("%s's clock is %v off", nd.id, nd.skew)})
+		}
 	}
 	r.net.SetKnobs(memnet.Knobs{DropPercent: r.faults.DropPercent, Delay: r.faults.Delay, Jitter: r.faults.Jitter,
 		DuplicatePercent: r.faults.DuplicatePercent})
@@ -409,7 +436,7 @@ func (r *clusterRun) result() Result {
 	res := Result{Tier: TierCluster, Seed: r.cfg.Seed, Nodes: r.cfg.Nodes, Partitions: r.cfg.Partitions, FaultMix: r.faults.String(),
 		Kind: r.chk.Failed(), Violations: r.chk.Violations(), Invariants: map[check.Invariant]int{}, Counts: r.chk.Counts,
 		Ops: map[string]int{}, Faulty: map[Class]int{}, ConvergeTicks: r.converge, Lost: r.chk.Lost(),
-		RFRestores: slices.Clone(r.rfDone), Notes: slices.Clone(r.notes), SafetyTicks: int(r.cfg.Safety.Milliseconds())}
+		RFRestores: slices.Clone(r.rfDone), Notes: slices.Clone(r.notes), SafetyTicks: int(r.cfg.Safety.Milliseconds()), Ticks: int(r.now())}
 	for _, i := range check.Invariants() {
 		if n := r.chk.Count(i); n > 0 {
 			res.Invariants[i] = n
@@ -437,23 +464,55 @@ func (r *clusterRun) result() Result {
 	for _, f := range r.failover {
 		res.Failovers = append(res.Failovers, *f)
 	}
+	if r.cfg.Timeline {
+		// Copies: after a simulator crash the workload may still be writing the history.
+		res.Timeline, res.History = slices.Clone(r.timeline), &check.History{Ops: slices.Clone(r.hist.Ops)}
+	}
 	return res
 }
 
 // RunClusterSeeds runs cfg for each seed on workers goroutines (each seed is a whole cluster:
 // more than one or two at a time on a small machine make its timing noisy) and returns the
-// summary in seed order; progress is as in RunSeeds. It drops cfg.Log.
+// summary in seed order; progress is as in RunSeeds. It drops cfg.Log. With cfg.Timeline,
+// only Summary.Drawn keeps a timeline: a run cannot be replayed (it runs on the wall clock),
+// and a swarm's histories would not fit in memory.
 func RunClusterSeeds(cfg ClusterConfig, seeds []uint64, workers int, progress func(done int, r Result)) *Summary {
-	return runSeeds(seeds, workers, progress, func(seed uint64) Result {
+	var mu sync.Mutex
+	var drawn *Result
+	sum := runSeeds(seeds, workers, progress, func(seed uint64) Result {
 		c := cfg
 		c.Seed = seed
 		if len(seeds) > 1 {
 			c.Log = nil
 		}
 		r := RunCluster(c)
+		if cfg.Timeline {
+			mu.Lock()
+			if drawFirst(seeds, r, drawn) {
+				kept := r
+				drawn = &kept
+			}
+			mu.Unlock()
+			r.Timeline, r.History = nil, nil
+		}
 		if r.Kind == check.KindNone {
 			r.Notes = nil
 		}
 		return r
 	})
+	sum.Drawn = drawn
+	return sum
+}
+
+// drawFirst reports whether r comes before drawn for the page: a failing seed before a passing
+// one, then the seed order; of the passing seeds, only the first is drawn.
+func drawFirst(seeds []uint64, r Result, drawn *Result) bool {
+	failing := r.Kind != check.KindNone
+	switch {
+	case drawn == nil:
+		return failing || r.Seed == seeds[0]
+	case drawn.Kind == check.KindNone:
+		return failing
+	}
+	return failing && slices.Index(seeds, r.Seed) < slices.Index(seeds, drawn.Seed)
 }

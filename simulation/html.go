@@ -1,9 +1,11 @@
 package simulation
 
 import (
+	"cmp"
 	"fmt"
 	"html"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/shoalmq/shoal/actors/replication"
@@ -11,9 +13,10 @@ import (
 )
 
 // WriteHTML writes a self-contained page with the timeline of one run (run with
-// Config.Timeline): per partition, one row per node with its leaderships (coloured by epoch),
-// its down and paused times; a row of link faults; a row of acknowledged records (lost ones in
-// red); then the list of events. It needs no script and no network.
+// Config.Timeline or ClusterConfig.Timeline): per partition, one row per node with its
+// leaderships (coloured by epoch), its down and paused times; a row of link faults; a row of
+// acknowledged records (lost ones in red); then the run's notes (cluster tier) and the list of
+// events. It needs no script and no network.
 func WriteHTML(w io.Writer, r Result) error {
 	var b strings.Builder
 	end := int64(r.Ticks) + 1
@@ -27,8 +30,14 @@ svg text{font:11px system-ui,sans-serif} .legend span{display:inline-block;margi
 .sw{display:inline-block;width:12px;height:10px;margin-right:4px;vertical-align:middle}
 </style></head><body>
 `, r.Seed)
-	fmt.Fprintf(&b, "<h1>shoal sim — seed %d</h1>\n<p>%d nodes, %d partitions, %d ticks of %d ms (safety phase to the dashed line, then healed); faults: <span class=mono>%s</span>",
-		r.Seed, r.Nodes, r.Partitions, r.Ticks, TickMillis, html.EscapeString(r.FaultMix))
+	length := fmt.Sprintf("%d nodes, %d partitions, %d ticks of %d ms (safety phase to the dashed line, then healed)",
+		r.Nodes, r.Partitions, r.Ticks, r.TickMillis())
+	if r.Tier == TierCluster {
+		// Ticks are wall-clock milliseconds from before the cluster formed.
+		length = fmt.Sprintf("%d nodes at the start, %d partitions, %d ms (formation, safety phase to the dashed line, then healed)",
+			r.Nodes, r.Partitions, r.Ticks)
+	}
+	fmt.Fprintf(&b, "<h1>shoal sim — seed %d</h1>\n<p>%s; faults: <span class=mono>%s</span>", r.Seed, length, html.EscapeString(r.FaultMix))
 	if r.Canary != "" {
 		fmt.Fprintf(&b, "; canary: <b>%s</b>", html.EscapeString(string(r.Canary)))
 	}
@@ -49,12 +58,22 @@ svg text{font:11px system-ui,sans-serif} .legend span{display:inline-block;margi
 		`<span><i class=sw style="background:#999"></i>node down</span><span><i class=sw style="background:#f3c623"></i>paused</span>` +
 		`<span><i class=sw style="background:#8ab"></i>link fault</span><span><i class=sw style="background:#2a2"></i>acknowledged</span>` +
 		`<span><i class=sw style="background:#d00"></i>acknowledged, lost (quorum: a failure)</span><span><i class=sw style="background:#e90"></i>lost, allowed (leader/none/excused)</span></p>` + "\n")
-	safetyEnd := r.SafetyTicks
-	if r.Ticks < safetyEnd {
-		safetyEnd = -1 // the run stopped in its safety phase
+	healed := int64(-1) // no heal event: the run stopped in its safety phase
+	for _, e := range r.Timeline {
+		if e.Kind == EventHeal {
+			healed = e.Tick
+		}
 	}
+	ids := nodeIDs(r)
 	for p := range r.Partitions {
-		writePartitionSVG(&b, r, p, end, safetyEnd)
+		writePartitionSVG(&b, r, ids, p, end, healed)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("<h2>notes</h2>\n<ul class=mono>\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "<li>%s</li>\n", html.EscapeString(n))
+		}
+		b.WriteString("</ul>\n")
 	}
 	writeEventTable(&b, r)
 	b.WriteString("</body></html>\n")
@@ -69,21 +88,51 @@ const (
 	svgTopAxis = 20
 )
 
-func writePartitionSVG(b *strings.Builder, r Result, p int, end int64, safetyEnd int) {
-	ids := make([]replication.NodeID, r.Nodes)
-	for i := range ids {
-		ids[i] = replication.NodeID(fmt.Sprintf("n%d", i+1))
+// nodeIDs returns the rows of the nodes: the first r.Nodes, and those that joined later (the
+// cluster tier's, named by the timeline), in order.
+func nodeIDs(r Result) []replication.NodeID {
+	var ids []replication.NodeID
+	for i := range r.Nodes {
+		ids = append(ids, replication.NodeID(fmt.Sprintf("n%d", i+1)))
 	}
+	for _, e := range r.Timeline {
+		if e.Node != "" && !slices.Contains(ids, e.Node) {
+			ids = append(ids, e.Node)
+		}
+	}
+	// By length first: n10 comes after n9.
+	slices.SortFunc(ids, func(a, b replication.NodeID) int { return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b)) })
+	return ids
+}
+
+// gridStep returns the axis step for a run of end ticks: 1, 2 or 5 times a power of ten, the
+// smallest that draws at most 20 grid lines (so at least 8).
+func gridStep(end int64) int64 {
+	for step := int64(1); ; step *= 10 {
+		for _, m := range []int64{1, 2, 5} {
+			if end/(step*m) <= 20 {
+				return step * m
+			}
+		}
+	}
+}
+
+func writePartitionSVG(b *strings.Builder, r Result, ids []replication.NodeID, p int, end, healed int64) {
 	rows := len(ids) + 2
+	unit := "ticks"
+	if r.Tier == TierCluster {
+		unit = "ms"
+	}
 	height := svgTopAxis + rows*svgRowH + 10
 	x := func(t int64) float64 { return svgLeft + float64(t)*float64(svgWidth)/float64(end) }
 	fmt.Fprintf(b, "<h2>partition %d</h2>\n<svg width=%d height=%d xmlns=\"http://www.w3.org/2000/svg\">\n", p, svgLeft+svgWidth+20, height)
-	for t := int64(0); t <= end; t += 100 {
+	step := gridStep(end)
+	for t := int64(0); t <= end; t += step {
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/><text x="%.1f" y="12">%d</text>`+"\n",
 			x(t), svgTopAxis, x(t), height-10, x(t)-8, t)
 	}
-	if safetyEnd >= 0 {
-		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#000" stroke-dasharray="4 3"/>`+"\n", x(int64(safetyEnd)), svgTopAxis, x(int64(safetyEnd)), height-10)
+	if healed >= 0 {
+		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#000" stroke-dasharray="4 3"/>`+"\n", x(healed), svgTopAxis, x(healed), height-10)
 	}
 	rowY := func(i int) int { return svgTopAxis + i*svgRowH }
 	bar := func(row int, from, to int64, fill, title string) {
@@ -102,7 +151,7 @@ func writePartitionSVG(b *strings.Builder, r Result, p int, end int64, safetyEnd
 			return mine && e.Kind == EventLeader, mine && e.Kind == EventStepDown
 		}) {
 			hue := (int(iv.event.Epoch) * 67) % 360
-			bar(i, iv.from, iv.to, fmt.Sprintf("hsl(%d,60%%,60%%)", hue), fmt.Sprintf("%s leads epoch %d, ticks %d–%d", id, iv.event.Epoch, iv.from, iv.to))
+			bar(i, iv.from, iv.to, fmt.Sprintf("hsl(%d,60%%,60%%)", hue), fmt.Sprintf("%s leads epoch %d, %s %d–%d", id, iv.event.Epoch, unit, iv.from, iv.to))
 		}
 		for _, iv := range intervals(r.Timeline, end, func(e Event) (bool, bool) {
 			return e.Node == id && e.Kind == EventCrash, e.Node == id && e.Kind == EventRestart
@@ -200,7 +249,7 @@ func writeEventTable(b *strings.Builder, r Result) {
 			kind += " (" + string(e.Class) + ")"
 		}
 		fmt.Fprintf(b, "<tr><td>%d</td><td>%d</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-			e.Tick, e.Tick*TickMillis, html.EscapeString(kind), part, e.Node, epoch, html.EscapeString(e.Detail))
+			e.Tick, e.Tick*r.TickMillis(), html.EscapeString(kind), part, e.Node, epoch, html.EscapeString(e.Detail))
 	}
 	b.WriteString("</table>\n")
 }

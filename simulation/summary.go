@@ -44,6 +44,9 @@ type Summary struct {
 	Failures []Result `json:"failures,omitempty"`
 	// Single is the result of a summary of one seed.
 	Single *Result `json:"-"`
+	// Drawn (cluster tier, with ClusterConfig.Timeline) is the result with the timeline to
+	// draw: the first failing seed's, or the first seed's when none failed.
+	Drawn *Result `json:"-"`
 
 	failover  map[Class][]int64
 	converge  []int64

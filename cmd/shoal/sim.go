@@ -186,9 +186,9 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 		if !given["workers"] {
 			f.workers = 1
 		}
-		for _, name := range []string{"canary", "list-canaries", "html"} {
+		for _, name := range []string{"canary", "list-canaries"} {
 			if given[name] {
-				errs = append(errs, fmt.Errorf("--%s: the cluster tier has no canaries or timeline page yet: use --tier protocol", name))
+				errs = append(errs, fmt.Errorf("--%s: the cluster tier has no canaries yet: use --tier protocol", name))
 			}
 		}
 	default:
@@ -219,7 +219,7 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 		errs = append(errs, fmt.Errorf("--liveness: %w", err))
 	}
 	if *tier == simulation.TierCluster {
-		f.cluster = simulation.ClusterConfig{Nodes: *nodes, Partitions: *partitions, Classes: classes}
+		f.cluster = simulation.ClusterConfig{Nodes: *nodes, Partitions: *partitions, Classes: classes, Timeline: f.htmlPath != ""}
 		if given["duration"] {
 			f.cluster.Safety = ticksDuration(safety)
 		}
@@ -330,15 +330,21 @@ func caughtBy(info simulation.CanaryInfo, r simulation.Result) string {
 	return string(r.Kind)
 }
 
-// writeSimHTML reruns the seed to draw (the only one, or the first failing one) with its
-// timeline, and writes the page.
+// writeSimHTML writes the page of the seed to draw (the only one, or the first failing one).
+// The protocol tier reruns it with its timeline; the cluster tier cannot (it runs on the wall
+// clock, a rerun is another run), so its seeds ran with their timelines.
 func writeSimHTML(f simFlags, sum *simulation.Summary, seeds []uint64, stderr io.Writer) int {
-	cfg := f.cfg
-	cfg.Seed, cfg.Timeline = seeds[0], true
-	if len(sum.Failures) > 0 {
-		cfg.Seed = sum.Failures[0].Seed
+	var r simulation.Result
+	if f.tier == simulation.TierCluster {
+		r = *sum.Drawn
+	} else {
+		cfg := f.cfg
+		cfg.Seed, cfg.Timeline = seeds[0], true
+		if len(sum.Failures) > 0 {
+			cfg.Seed = sum.Failures[0].Seed
+		}
+		r = simulation.Run(cfg)
 	}
-	r := simulation.Run(cfg)
 	file, err := os.Create(f.htmlPath)
 	if err == nil {
 		err = simulation.WriteHTML(file, r)
@@ -350,7 +356,7 @@ func writeSimHTML(f simFlags, sum *simulation.Summary, seeds []uint64, stderr io
 		fmt.Fprintf(stderr, "shoal sim: --html: %v\n", err)
 		return exitFail
 	}
-	fmt.Fprintf(stderr, "shoal sim: timeline of seed %d in %s\n", cfg.Seed, f.htmlPath)
+	fmt.Fprintf(stderr, "shoal sim: timeline of seed %d in %s\n", r.Seed, f.htmlPath)
 	return exitOK
 }
 

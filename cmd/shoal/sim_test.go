@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -34,8 +35,8 @@ func TestSimCommand(t *testing.T) {
 		{"a caught canary", []string{"--canary", "ack-before-replication", "--seeds", "3", "--duration", "300"}, exitSimSafety,
 			[]string{"canary ack-before-replication: caught", "acked-lost", "reproduce: shoal sim --seed", "--duration 300 --canary ack-before-replication"}, ""},
 		{"list canaries", []string{"--list-canaries"}, exitOK, []string{"commit-old-epoch", "SEEDS"}, ""},
-		{"cluster tier", []string{"--tier", "cluster", "--seed", "3", "--nodes", "3", "--duration", "2s", "--faults", "crash,isolate"}, exitOK,
-			[]string{"tier cluster, seeds 3..3", "seed 3: 3 nodes", "time to restore RF", "result: every seed passed"}, ""},
+		{"cluster tier", []string{"--tier", "cluster", "--seed", "3", "--nodes", "3", "--duration", "2s", "--faults", "crash,isolate", "--html", "PAGE"}, exitOK,
+			[]string{"tier cluster, seeds 3..3", "seed 3: 3 nodes", "time to restore RF", "result: every seed passed"}, "timeline of seed 3 in"},
 		{"cluster tier canary", []string{"--tier", "cluster", "--canary", "ack-before-fsync"}, exitUsage, nil, "no canaries"},
 		{"cluster tier bad nodes", []string{"--tier", "cluster", "--nodes", "6"}, exitUsage, nil, "want 3..5"},
 		{"cluster tier bad faults", []string{"--tier", "cluster", "--faults", "reorder"}, exitUsage, nil, "for the cluster tier"},
@@ -49,7 +50,13 @@ func TestSimCommand(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			code, stdout, stderr := runSimArgs(t, c.args...)
+			// An argument PAGE after --html is a file in a temporary directory, checked below.
+			args, page := slices.Clone(c.args), ""
+			if i := slices.Index(args, "--html"); i >= 0 {
+				page = filepath.Join(t.TempDir(), "timeline.html")
+				args[i+1] = page
+			}
+			code, stdout, stderr := runSimArgs(t, args...)
 			if code != c.wantCode {
 				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, c.wantCode, stdout, stderr)
 			}
@@ -60,6 +67,15 @@ func TestSimCommand(t *testing.T) {
 			}
 			if !strings.Contains(stderr, c.wantStderr) {
 				t.Errorf("stderr lacks %q:\n%s", c.wantStderr, stderr)
+			}
+			if page != "" {
+				data, err := os.ReadFile(page)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Contains(data, []byte("<svg")) {
+					t.Errorf("the page lacks the timeline:\n%.500s", data)
+				}
 			}
 		})
 	}
