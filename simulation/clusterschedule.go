@@ -125,6 +125,7 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.net.Slow(b.id, a.id, d)
 		r.count(ClassSlow)
 		r.note("link %s ↔ %s slowed by %v for %v", a.id, b.id, d, f.For)
+		r.faultEvent(ClassSlow, a.id, f.For, fmt.Sprintf("link %s ↔ %s slowed by %v", a.id, b.id, d))
 		e.after(f.For, "slow end", func() { r.net.Unslow(a.id, b.id, d); r.net.Unslow(b.id, a.id, d) })
 	case ClassPause:
 		nd := pick(up, f.Victim)
@@ -134,7 +135,11 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.net.Pause(nd.id)
 		r.count(ClassPause)
 		r.note("%s paused (SIGSTOP) for %v", nd.id, f.For)
-		e.after(f.For, "resume", func() { r.net.Resume(nd.id) })
+		r.event(Event{Kind: EventPause, Partition: -1, Node: replication.NodeID(nd.id), Class: ClassPause, Detail: "paused"})
+		e.after(f.For, "resume", func() {
+			r.net.Resume(nd.id)
+			r.event(Event{Kind: EventResume, Partition: -1, Node: replication.NodeID(nd.id), Class: ClassPause, Detail: "resumed"})
+		})
 	case ClassCrash:
 		nd := pick(up, f.Victim)
 		if nd == nil || !r.canTakeDown(1) {
