@@ -22,6 +22,8 @@
 //	stabilize                                  deliver everything until nothing is queued
 //	sync [ids=(..)]                            make the logs durable (for manual-sync replicas)
 //	crash id=x [lose-unsynced] [unclean]       restart from the log (dropping unsynced batches)
+//	  [keep-batches=N]                         ... keeping only its first N batches (a power loss
+//	                                           under fsync=interval: what it reported durable is lost)
 //	isolate id=x / heal                        drop every message to or from x / stop dropping
 //	set-desired id=x set=(..) [learners=(..)]  the leader's desired replica set
 //	transfer id=x to=y                         the leader x hands its leadership to y
@@ -118,7 +120,12 @@ func (n *network) run(d *datadriven.TestData) (string, error) {
 			nd.r.Durable(nd.log.end)
 		}
 	case "crash":
-		err = n.crash(NodeID(strArg(d, "id")), d.HasArg("lose-unsynced"), d.HasArg("unclean"))
+		id, lose := NodeID(strArg(d, "id")), d.HasArg("lose-unsynced")
+		if d.HasArg("keep-batches") { // the crash loses what it synced past them too
+			nd := n.nodes[id]
+			nd.log.synced, lose = min(nd.log.synced, intArg(d, "keep-batches", 0)), true
+		}
+		err = n.crash(id, lose, d.HasArg("unclean"))
 	case "isolate":
 		n.isolated[NodeID(strArg(d, "id"))] = true
 	case "heal":
