@@ -332,12 +332,44 @@ func (b *Broker) clusterAdmin(ctx context.Context, req *protocol.ClusterAdminReq
 	if err := b.notStopping(); err != nil {
 		return nil, err
 	}
+	if req.Op == protocol.AdminRemove && req.Force && b.cluster != nil && !b.node.View().IsAlive(req.Node) {
+		b.spreadGone(ctx, req)
+		if req.Hint {
+			return &protocol.Empty{}, nil
+		}
+	}
 	err := b.viaMetaLeader(ctx, "", true, func() error { return b.node.Admin(ctx, *req) }, protocol.TypeClusterAdmin, req)
 	if err != nil {
 		return nil, err
 	}
 	return &protocol.Empty{}, nil
 }
+
+// spreadGone notes a node removed with --force as gone here and, for the request an operator
+// sent, on every other live member (best effort, each bounded by gonePassBound): a catalog whose
+// surviving voters restarted unclean cannot elect a leader to take the removal until its
+// candidate knows the node is gone for good, and any member may be that candidate.
+func (b *Broker) spreadGone(ctx context.Context, req *protocol.ClusterAdminRequest) {
+	b.node.NoteGone(req.Node)
+	if req.Hint {
+		return
+	}
+	hint := *req
+	hint.Hint = true
+	for _, id := range b.node.View().Alive {
+		if id == b.cfg.NodeID || id == req.Node {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, gonePassBound)
+		if err := b.cluster.forwardCall(cctx, id, protocol.TypeClusterAdmin, &hint, nil); err != nil {
+			b.cfg.Logger.Warn("broker: could not pass a forced removal on", "node", req.Node, "to", id, "err", err)
+		}
+		cancel()
+	}
+}
+
+// gonePassBound bounds passing a forced removal to one member.
+const gonePassBound = 2 * time.Second
 
 // replicate hands the messages of a replicate request to their replicas, in order.
 func (b *Broker) replicate(body []byte) error {

@@ -377,6 +377,9 @@ type ClusterAdminRequest struct {
 	Op    string `msgpack:"op"`
 	Node  string `msgpack:"node,omitempty"`
 	Force bool   `msgpack:"force,omitempty"`
+	// Hint: a remove --force that the node receiving it passes to every live member, which
+	// only notes the node as gone (node.Node.NoteGone) and answers.
+	Hint bool `msgpack:"hint,omitempty"`
 }
 
 // MemberStatus is one member of the cluster as the answering node sees it.

@@ -180,13 +180,24 @@ func commandFailure(err error) check.Result {
 // groupFinal checks partition p's group on its healed leader: its last-delivered id, its
 // pending entries and the stream's ids.
 func (r *clusterRun) groupFinal(p int, leader string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*clusterCallTimeout)
-	defer cancel()
 	fail := func(what string, err error) {
 		r.violate(check.Violation{Invariant: check.Liveness, Tick: r.now(), Partition: p,
 			Detail: fmt.Sprintf("the healed leader %s does not answer %s: %v", leader, what, err)})
 	}
-	info, err := r.command(ctx, p, leader, "XINFO", "GROUPS", simTopic)
+	// A command is retried for a while: the client's connection may be one the leader's
+	// restart broke (it is dialled again), or the leader may not have committed its
+	// predecessor's log yet (TRYAGAIN).
+	deadline := time.Now().Add(5 * clusterCallTimeout)
+	command := func(args ...string) (v resp.Value, err error) {
+		err = waitUntil(deadline, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), clusterCallTimeout)
+			defer cancel()
+			v, err = r.command(ctx, p, leader, args...)
+			return err
+		})
+		return v, err
+	}
+	info, err := command("XINFO", "GROUPS", simTopic)
 	if err != nil {
 		fail("XINFO GROUPS", err)
 		return
@@ -206,7 +217,7 @@ func (r *clusterRun) groupFinal(p int, leader string) {
 		fail("XINFO GROUPS with the group", fmt.Errorf("group %q missing", simGroup))
 		return
 	}
-	pend, err := r.command(ctx, p, leader, "XPENDING", simTopic, simGroup, "-", "+", "10000")
+	pend, err := command("XPENDING", simTopic, simGroup, "-", "+", "10000")
 	if err != nil {
 		fail("XPENDING", err)
 		return
@@ -217,7 +228,7 @@ func (r *clusterRun) groupFinal(p int, leader string) {
 			pending[string(f[0].Bytes())] = true
 		}
 	}
-	all, err := r.command(ctx, p, leader, "XRANGE", simTopic, "-", "+")
+	all, err := command("XRANGE", simTopic, "-", "+")
 	if err != nil {
 		fail("XRANGE", err)
 		return

@@ -56,6 +56,9 @@ type View struct {
 
 func (v *View) isAlive(id string) bool { return v != nil && slices.Contains(v.Alive, id) }
 
+// IsAlive reports whether the view counts member id alive.
+func (v View) IsAlive(id string) bool { return v.isAlive(id) }
+
 // ErrNotMetaLeader means a catalog change reached a node that does not lead __meta; the broker
 // forwards the request to Leader ("" when none is known).
 type ErrNotMetaLeader struct {

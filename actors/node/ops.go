@@ -86,6 +86,27 @@ type opsState struct {
 	moving  atomic.Pointer[map[string]string]
 	targets map[string][]string // touched by Rebalance only, which runs on one goroutine at a time
 	mu      sync.Mutex
+	// goneHints are nodes an operator removed with --force that the catalog may not hold yet
+	// (NoteGone); guarded by mu.
+	goneHints map[string]bool
+}
+
+// NoteGone records that an operator removed node id for good (`cluster remove --force`) before
+// the catalog says so: a catalog whose surviving voters restarted unclean may need exactly
+// this to elect a leader and take the removal (the replicas count it as gone, see
+// replication.Replica.SetGone). The hint lives until the process stops; the catalog's record
+// makes it durable. A hinted node that is alive is not treated as gone.
+func (n *Node) NoteGone(id string) {
+	if n.cluster == nil || id == n.cfg.NodeID {
+		return
+	}
+	n.cluster.ops.mu.Lock()
+	if n.cluster.ops.goneHints == nil {
+		n.cluster.ops.goneHints = map[string]bool{}
+	}
+	n.cluster.ops.goneHints[id] = true
+	n.cluster.ops.mu.Unlock()
+	n.Rebalance()
 }
 
 // Operations returns the operator's decisions as this node applied them.
@@ -142,6 +163,11 @@ func (n *Node) Rebalance() {
 	var gone []string
 	for id, state := range ops.Nodes {
 		if state == NodeRemoved {
+			gone = append(gone, id)
+		}
+	}
+	for id := range n.cluster.ops.goneHints {
+		if ops.state(id) != NodeRemoved && !v.isAlive(id) {
 			gone = append(gone, id)
 		}
 	}
