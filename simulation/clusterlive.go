@@ -19,7 +19,9 @@ func (r *clusterRun) heal() {
 	r.note("all faults healed")
 	r.healEvent()
 	r.net.HealLinks()
-	r.net.ResumeAll()
+	for _, id := range r.net.ResumeAll() {
+		r.event(Event{Kind: EventResume, Partition: -1, Node: replication.NodeID(id), Class: ClassPause, Detail: "resumed at healing"})
+	}
 	r.net.SetKnobs(memnet.Knobs{})
 	for _, nd := range r.allNodes() {
 		nd.fs.InjectSyncError(nil, 0)

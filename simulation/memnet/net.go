@@ -196,16 +196,19 @@ func (n *Network) Resume(name string) {
 	}
 }
 
-// ResumeAll resumes every paused host.
-func (n *Network) ResumeAll() {
+// ResumeAll resumes every paused host and returns their names.
+func (n *Network) ResumeAll() []string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	var names []string
 	for _, h := range n.hosts {
 		if h.resumed != nil {
 			close(h.resumed)
 			h.resumed = nil
+			names = append(names, h.name)
 		}
 	}
+	return names
 }
 
 // SetDown takes a host down (true: it crashed; its connections break) or up again.
