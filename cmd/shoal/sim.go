@@ -165,7 +165,8 @@ func parseSimFlags(args []string, stderr io.Writer) (simFlags, int, bool) {
 			simulation.TickMillis, simulation.DefaultClusterSafety))
 	liveness := fs.String("liveness", strconv.Itoa(simulation.DefaultLivenessTicks),
 		fmt.Sprintf("bound of the liveness phase (after healing), ticks or a duration; cluster tier default %v", simulation.DefaultClusterLiveness))
-	faults := fs.String("faults", "all", "fault classes a seed may draw from, comma-separated, or all, none: "+joinSimClasses())
+	faults := fs.String("faults", "all", "fault classes a seed may draw from, comma-separated, or all, none; protocol tier: "+
+		joinSimClasses(simulation.Classes())+"; cluster tier: "+joinSimClasses(simulation.ClusterClasses()))
 	canary := fs.String("canary", "", "plant a known bug (see --list-canaries); the run must fail")
 	list := fs.Bool("list-canaries", false, "list the canaries with the seeds each needs, and exit")
 	workers := fs.Int("workers", runtime.GOMAXPROCS(0), "seeds run in parallel (cluster tier default: 1, each seed is a whole cluster)")
@@ -278,9 +279,9 @@ func parseTicks(s string) (int, error) {
 	return int(d / (simulation.TickMillis * time.Millisecond)), nil
 }
 
-func joinSimClasses() string {
+func joinSimClasses(classes []simulation.Class) string {
 	var s []string
-	for _, c := range simulation.Classes() {
+	for _, c := range classes {
 		s = append(s, string(c))
 	}
 	return strings.Join(s, ",")
