@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -39,10 +40,11 @@ type clusterRuntime struct {
 	forwardMu sync.Mutex
 	forward   map[string]PeerConn
 	dial      func(ctx context.Context, addr string) (PeerConn, error)
+	log       *slog.Logger
 }
 
 func newClusterRuntime(cfg ClusterConfig, self string, b *Broker) *clusterRuntime {
-	rt := &clusterRuntime{cfg: cfg.withDefaults(), stop: make(chan struct{}), forward: map[string]PeerConn{}}
+	rt := &clusterRuntime{cfg: cfg.withDefaults(), stop: make(chan struct{}), forward: map[string]PeerConn{}, log: b.log}
 	empty := map[string]cluster.Member{}
 	rt.members.Store(&empty)
 	rt.dial = rt.cfg.Dial
@@ -146,7 +148,7 @@ func (rt *clusterRuntime) watchMembership(n *node.Node) {
 	}
 	downSince := map[string]time.Time{}
 	flaps := map[string]*flapScore{}
-	last := ""
+	last, lastFlapping := "", ""
 	publish := func() {
 		view, sig := rt.view(members, downSince, time.Now())
 		now := time.Now()
@@ -156,6 +158,12 @@ func (rt *clusterRuntime) watchMembership(n *node.Node) {
 			}
 		}
 		slices.Sort(view.Flapping)
+		if f := strings.Join(view.Flapping, ","); f != lastFlapping {
+			// Said, because a drain or a heal that waits for a flapping member looks stuck.
+			rt.log.Info("cluster: flapping members changed; no replica moves onto them until they settle",
+				"flapping", view.Flapping, "half_life", flapHalfLife)
+			lastFlapping = f
+		}
 		sig += "|flapping:" + strings.Join(view.Flapping, ",")
 		copied := make(map[string]cluster.Member, len(members))
 		for id, mem := range members {

@@ -270,6 +270,9 @@ func (r *clusterRun) describe() string {
 		if br := nd.broker(); br != nil {
 			v := br.Node().View()
 			fmt.Fprintf(&b, " alive=%v eligible=%v", v.Alive, v.Eligible)
+			if len(v.Flapping) > 0 {
+				fmt.Fprintf(&b, " flapping=%v", v.Flapping)
+			}
 		}
 		for p := range r.cfg.Partitions {
 			part, err := nd.partitionErr(p)
