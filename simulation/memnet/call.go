@@ -22,7 +22,7 @@ var ErrAnswerLost = errors.New("memnet: the answer was lost")
 type Conn struct {
 	net         *Network
 	from, to    *host
-	incarnation uint64
+	incarnation uint64 // the target's, when dialled
 	closed      atomic.Bool
 }
 
@@ -66,6 +66,7 @@ func (c *Conn) cross(ctx context.Context, forward bool) error {
 	if err != nil {
 		n.stats.CallsDropped++
 	}
+	senderPaused, senderInc := a.resumed != nil, a.incarnation
 	n.mu.Unlock()
 	if err != nil {
 		return err
@@ -75,9 +76,15 @@ func (c *Conn) cross(ctx context.Context, forward bool) error {
 	}
 	n.mu.Lock()
 	restarted := c.to.incarnation != c.incarnation
+	// A paused sender's message had not left it: if the sender went down meanwhile, the message
+	// died with it. (One to a paused receiver had left, and arrives however its sender fares.)
+	senderDied := senderPaused && a.incarnation != senderInc
 	n.mu.Unlock()
 	if restarted { // it went down while the message waited: the connection broke meanwhile
 		return fmt.Errorf("%w: %s restarted", ErrClosed, c.to.name)
+	}
+	if senderDied {
+		return fmt.Errorf("%w: %s went down while paused", ErrClosed, a.name)
 	}
 	return nil
 }

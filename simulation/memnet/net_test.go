@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -241,5 +242,28 @@ func TestDuplicateAndSlow(t *testing.T) {
 	n.Unslow("a", "b", time.Hour)
 	if err := c.Call(ctx, protocol.TypeMetadata, &protocol.MetadataRequest{Topics: []string{"t"}}, nil); err != nil {
 		t.Fatalf("after Unslow: %v", err)
+	}
+}
+
+func TestPausedSenderThatGoesDownLosesItsHeldMessages(t *testing.T) {
+	n, e := newTestNet()
+	ctx := context.Background()
+	c, err := n.Dial(ctx, "a", "10.0.0.2:7070")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Pause("a")
+	done := make(chan error, 1)
+	go func() {
+		done <- c.Call(ctx, protocol.TypeMetadata, &protocol.MetadataRequest{Topics: []string{"t"}}, nil)
+	}()
+	for n.Stats().Held == 0 { // the call is held: it waits for a's resume
+		runtime.Gosched()
+	}
+	n.SetDown("a", true) // a crashes while paused: what it had not sent dies with it
+	n.SetDown("a", false)
+	n.Resume("a")
+	if err := <-done; !errors.Is(err, ErrClosed) || e.served != 0 {
+		t.Fatalf("a held call of a sender that went down: %v, served %d", err, e.served)
 	}
 }
