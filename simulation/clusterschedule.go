@@ -69,6 +69,19 @@ func pick(nodes []*cnode, victim int) *cnode {
 	return nodes[victim%len(nodes)]
 }
 
+// pickLink returns two different nodes drawn from victim, or nils when there are not two.
+func pickLink(nodes []*cnode, victim int) (a, b *cnode) {
+	if len(nodes) < 2 {
+		return nil, nil
+	}
+	a = pick(nodes, victim)
+	b = pick(nodes, victim/len(nodes)+victim%len(nodes)+1)
+	if a == b {
+		return nil, nil
+	}
+	return a, b
+}
+
 // downCount returns the nodes not gone and, of them, the ones down.
 func (r *clusterRun) downCount() (alive, down int) {
 	for _, nd := range r.allNodes() {
@@ -98,12 +111,8 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 	case ClassSplit:
 		r.injectSplit(e, f, up)
 	case ClassOneWay:
-		if len(up) < 2 {
-			return
-		}
-		a := pick(up, f.Victim)
-		b := pick(up, f.Victim/len(up)+f.Victim%len(up)+1)
-		if a == b {
+		a, b := pickLink(up, f.Victim)
+		if a == nil {
 			return
 		}
 		r.net.Block(a.id, b.id)
@@ -112,12 +121,8 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.faultEvent(ClassOneWay, a.id, f.For, fmt.Sprintf("one-way loss %s → %s", a.id, b.id))
 		e.after(f.For, "one-way end", func() { r.net.Unblock(a.id, b.id) })
 	case ClassSlow:
-		if len(up) < 2 {
-			return
-		}
-		a := pick(up, f.Victim)
-		b := pick(up, f.Victim/len(up)+f.Victim%len(up)+1)
-		if a == b {
+		a, b := pickLink(up, f.Victim)
+		if a == nil {
 			return
 		}
 		d := time.Duration(20+f.Victim%281) * time.Millisecond

@@ -34,6 +34,21 @@ func (e *echo) Admit(_ context.Context, t protocol.MessageType, body []byte) fun
 	}
 }
 
+// transports returns the gossip transports of hosts a and b, shut down when the test ends.
+func transports(t *testing.T, n *Network) (ta, tb *Transport) {
+	t.Helper()
+	ta, err := n.NewTransport("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tb, err = n.NewTransport("b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ta.Shutdown(); _ = tb.Shutdown() })
+	return ta, tb
+}
+
 func newTestNet() (*Network, *echo) {
 	n := New(rand.New(rand.NewPCG(1, 2)))
 	n.AddHost("a", "10.0.0.1:7946", "10.0.0.1:7070")
@@ -104,16 +119,7 @@ func TestDropAll(t *testing.T) {
 
 func TestGossipPacketsAndStreams(t *testing.T) {
 	n, _ := newTestNet()
-	ta, err := n.NewTransport("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := n.NewTransport("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ta.Shutdown()
-	defer tb.Shutdown()
+	ta, tb := transports(t, n)
 	if ip, port, _ := ta.FinalAdvertiseAddr("", 0); ip.String() != "10.0.0.1" || port != 7946 {
 		t.Fatalf("advertised %v:%d", ip, port)
 	}
@@ -156,16 +162,7 @@ func TestPauseHoldsMessagesUntilResume(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ta, err := n.NewTransport("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := n.NewTransport("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ta.Shutdown()
-	defer tb.Shutdown()
+	ta, tb := transports(t, n)
 	n.Pause("b")
 	// A call to a paused host waits: with a deadline it times out before the host served it.
 	short, cancel := context.WithCancel(ctx)
@@ -214,16 +211,7 @@ func TestDuplicateAndSlow(t *testing.T) {
 	if e.served != 3 {
 		t.Fatalf("a replication call at 100%% duplicate served %d times, want 2", e.served-1)
 	}
-	ta, err := n.NewTransport("a")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tb, err := n.NewTransport("b")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ta.Shutdown()
-	defer tb.Shutdown()
+	ta, tb := transports(t, n)
 	_, _ = ta.WriteToAddress([]byte("twice"), memberlist.Address{Addr: "10.0.0.2:7946"})
 	for range 2 {
 		if p := <-tb.PacketCh(); string(p.Buf) != "twice" {
