@@ -485,6 +485,23 @@ func TestClusterJoinRebalancesAndDrainEmptiesANode(t *testing.T) {
 		}
 		return nil
 	})
+	// A drained node still hears the catalog (a learner of __meta): it may host replicas again
+	// (undrain), and one that stopped hearing it forgot their topics on its next start.
+	waitFor(t, 10*time.Second, "n2 a learner of __meta", func() error {
+		for _, m := range members {
+			if meta := m.b.Node().Meta(); meta.Leadership().IsLeader {
+				st, err := meta.Replication(ctx)
+				if err != nil {
+					return err
+				}
+				if !slices.Contains(st.Config.Learners, "n2") {
+					return fmt.Errorf("__meta's replica set %v", st.Config)
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no leader of __meta")
+	})
 	for part := range int32(12) {
 		waitFor(t, 10*time.Second, "a produce after the drain", func() error {
 			leader, _, err := leaderOf(ctx, members, "e", part)

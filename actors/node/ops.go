@@ -171,12 +171,23 @@ func (n *Node) Rebalance() {
 			gone = append(gone, id)
 		}
 	}
+	var draining []string
+	for _, id := range v.Eligible {
+		if ops.state(id) == NodeDraining {
+			draining = append(draining, id)
+		}
+	}
 	n.forEachReplica(func(p *partition.Partition, rf int) {
 		p.SetGone(gone)
 		key := ring.PartitionKey(p.Topic(), int(p.ID()))
 		if p.Topic() == MetaTopic {
+			// Draining members are no voters of the catalog, but stay its learners: they host
+			// replicas until moves take them, and a node that stops hearing the catalog forgets
+			// those replicas' topics on its next start (cluster simulator seed 71: a drained node
+			// restarted with no topic, never reopened its replica, and the partition, which still
+			// needed that voter, had no leader).
 			prefs := fromRing(r.Preference(key, 0))
-			p.SetPlacement(prefs, min(metaMaxVoters, len(prefs)), nil)
+			p.SetMetaPlacement(prefs, min(metaMaxVoters, len(prefs)), nil, draining)
 			return
 		}
 		prefs := lastIf(fromRing(heal.Preference(key, 0)), v.Flapping)

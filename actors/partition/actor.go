@@ -49,6 +49,9 @@ type (
 		rf         int
 		learners   bool
 		target     []replication.NodeID
+		// alsoLearners: members that are learners whatever the preference says (__meta's
+		// draining members: they still host replicas, so they must go on hearing the catalog).
+		alsoLearners []replication.NodeID
 	}
 	statusMsg   struct{ reply chan<- replication.Status }
 	handOverMsg struct{}
@@ -152,6 +155,11 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 			a.r.SetDesired(replication.Config{Voters: msg.target})
 			a.processReady(ctx)
 		} else if want, ok := desiredSet(a.r.Config(), msg.preference, msg.rf, msg.learners); ok {
+			for _, id := range msg.alsoLearners {
+				if !slices.Contains(want.Voters, id) && !slices.Contains(want.Learners, id) {
+					want.Learners = append(want.Learners, id)
+				}
+			}
 			a.r.SetDesired(want)
 			a.processReady(ctx)
 		}

@@ -289,8 +289,15 @@ func (p *Partition) SetGone(ids []string) {
 // (RF restored without moving data that need not move). __meta also takes every other member
 // as a learner.
 func (p *Partition) SetPlacement(preference []string, rf int, target []string) {
+	p.SetMetaPlacement(preference, rf, target, nil)
+}
+
+// SetMetaPlacement is SetPlacement with members that are learners of __meta whatever the
+// preference (its draining members).
+func (p *Partition) SetMetaPlacement(preference []string, rf int, target, alsoLearners []string) {
 	if p.unavailable() == nil {
-		p.send(&placementMsg{preference: nodeIDs(preference), rf: rf, learners: p.cfg.Topic == metaTopic, target: nodeIDs(target)})
+		p.send(&placementMsg{preference: nodeIDs(preference), rf: rf, learners: p.cfg.Topic == metaTopic, target: nodeIDs(target),
+			alsoLearners: nodeIDs(alsoLearners)})
 	}
 }
 
