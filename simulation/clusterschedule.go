@@ -358,6 +358,7 @@ func (r *clusterRun) restart(nd *cnode) {
 				r.mu.Lock()
 				r.chk.Dropped(p, replication.NodeID(nd.id), replication.Offset(now), replication.Offset(end))
 				r.mu.Unlock()
+				r.note("%s: partition %d lost offsets %d..%d in the crash", nd.id, p, now, end-1)
 			}
 		}
 	}
@@ -464,6 +465,18 @@ func (r *clusterRun) removeForGood(nd *cnode, cause Class) {
 		nd.state = nodeGone
 		nd.mu.Unlock()
 	}
+	// Its disk is gone with it: for the checker it dropped all it held. Under fsync=interval a
+	// record that only it and replicas that crashed held is lost with a majority of its
+	// replicas, as the design allows (seed 71: n2 and n1 committed offsets n4 lacked, n2 was
+	// removed, n1's fsync failed and it restarted without them).
+	nd.mu.Lock()
+	ends := nd.endsAtCrash
+	nd.mu.Unlock()
+	r.mu.Lock()
+	for p, end := range ends {
+		r.chk.Dropped(p, replication.NodeID(nd.id), 0, replication.Offset(end))
+	}
+	r.mu.Unlock()
 	r.removeGone(nd, 5*time.Second, false)
 }
 
