@@ -69,6 +69,15 @@ func replicaOptions(cfg Config, log *storage.Log, recovery storage.Recovery) (re
 	unclean := recovery.Unclean && cfg.Storage.Fsync != storage.FsyncAlways
 	if _, err := vfs.ReadFile(fsys, filepath.Join(cfg.Storage.Dir, uncleanFile), 64); err == nil {
 		unclean = true
+	} else if unclean {
+		// The marker goes on disk before the replica does anything: the log's own mark says
+		// clean again after a clean stop, or after a crash with nothing unsynced, and a replica
+		// that restarted so before it caught up came back clean without the entries it had lost
+		// (the cluster simulator's seed 81: with another voter that lacked them it elected a
+		// leader that overwrote them). The actor took its marker for written and never wrote it.
+		if err := vfs.WriteFileAtomic(fsys, cfg.Storage.Dir, uncleanFile, []byte("unclean\n")); err != nil {
+			return replication.Options{}, fmt.Errorf("mark the replica unclean: %w", err)
+		}
 	}
 	var hist replication.History
 	for _, e := range log.Epochs() {

@@ -49,6 +49,16 @@ func TestReplicaStartsUnclean(t *testing.T) {
 			if opts.Unclean != tc.want {
 				t.Fatalf("unclean = %v, want %v (marker at %s: %v)", opts.Unclean, tc.want, filepath.Join(dir, uncleanFile), tc.marker)
 			}
+			// An unclean replica has its marker on disk at once: a restart before it caught up,
+			// whatever the log says of its last stop, starts it unclean again.
+			rec.Unclean = false
+			again, err := replicaOptions(cfg, log, rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if again.Unclean != tc.want {
+				t.Fatalf("after a restart that the log calls clean: unclean = %v, want %v", again.Unclean, tc.want)
+			}
 		})
 	}
 }
