@@ -364,20 +364,28 @@ func (b *Broker) spreadGone(ctx context.Context, req *protocol.ClusterAdminReque
 	}
 	hint := *req
 	hint.Hint = true
+	// In parallel and bounded: the operator's request waits for this, and one member that does
+	// not answer must not hold it past the client's timeout (cluster simulator seed 92).
+	cctx, cancel := context.WithTimeout(ctx, gonePassBound)
+	defer cancel()
+	var wg sync.WaitGroup
 	for _, id := range b.node.View().Alive {
 		if id == b.cfg.NodeID || id == req.Node {
 			continue
 		}
-		cctx, cancel := context.WithTimeout(ctx, gonePassBound)
-		if err := b.cluster.forwardCall(cctx, id, protocol.TypeClusterAdmin, &hint, nil); err != nil {
-			b.cfg.Logger.Warn("broker: could not pass a forced removal on", "node", req.Node, "to", id, "err", err)
-		}
-		cancel()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := b.cluster.forwardCall(cctx, id, protocol.TypeClusterAdmin, &hint, nil); err != nil {
+				b.cfg.Logger.Warn("broker: could not pass a forced removal on", "node", req.Node, "to", id, "err", err)
+			}
+		}()
 	}
+	wg.Wait()
 }
 
-// gonePassBound bounds passing a forced removal to one member.
-const gonePassBound = 2 * time.Second
+// gonePassBound bounds passing a forced removal to the other members.
+const gonePassBound = 500 * time.Millisecond
 
 // replicate hands the messages of a replicate request to their replicas, in order.
 func (b *Broker) replicate(body []byte) error {

@@ -401,6 +401,12 @@ func (r *clusterRun) admin(req protocol.ClusterAdminRequest, bound time.Duration
 	deadline := time.Now().Add(bound)
 	var err error
 	for i := 0; time.Now().Before(deadline); i++ {
+		r.mu.Lock()
+		healed := r.phase == "liveness"
+		r.mu.Unlock()
+		if healed {
+			r.restartFailed()
+		}
 		var via []*cnode
 		for _, nd := range r.upNodes() {
 			if nd.id != req.Node {
