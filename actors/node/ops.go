@@ -155,6 +155,11 @@ func (n *Node) Rebalance() {
 	// draining node keeps its replicas until a move takes them.
 	heal := ring.New(toRing(slices.DeleteFunc(slices.Clone(v.Eligible), func(id string) bool { return ops.state(id) == NodeRemoved })))
 	assign := placement.AssignInOrder(r, n.placementTopics())
+	// Placement over the members that are not flapping, for moves that would land on one.
+	var assignSteady *placement.Assignment
+	if steady := slices.DeleteFunc(slices.Clone(members), func(id string) bool { return slices.Contains(v.Flapping, id) }); len(v.Flapping) > 0 && len(steady) > 0 {
+		assignSteady = placement.AssignInOrder(ring.New(toRing(steady)), n.placementTopics())
+	}
 	moves := Moves{}
 	moving := map[string]string{}
 	n.cluster.ops.mu.Lock() // SetView and the ticker both rebalance
@@ -191,14 +196,12 @@ func (n *Node) Rebalance() {
 			return
 		}
 		prefs := lastIf(fromRing(heal.Preference(key, 0)), v.Flapping)
-		target := lastIf(fromRing(assign.Replicas(p.Topic(), int(p.ID()))), v.Flapping)
 		lead := p.Leadership()
-		for _, id := range v.Flapping {
-			if slices.Contains(target, id) && !slices.Contains(lead.Replicas, id) {
-				target = nil // no move onto a flapping node: heal only, until it settles
-				break
-			}
+		var steady []string
+		if assignSteady != nil {
+			steady = fromRing(assignSteady.Replicas(p.Topic(), int(p.ID())))
 		}
+		target := moveTarget(lastIf(fromRing(assign.Replicas(p.Topic(), int(p.ID()))), v.Flapping), steady, lead.Replicas, v.Flapping, rf)
 		if lead.Removed {
 			n.process.SendUserMessage(n.pid, &dropMsg{topic: p.Topic(), id: p.ID(), p: p})
 			return
@@ -222,6 +225,29 @@ func (n *Node) Rebalance() {
 	old := n.cluster.ops.moving.Swap(&moving)
 	n.countMoves(*old, moving, n.cluster.ops.targets)
 	n.cluster.ops.targets = targets
+}
+
+// moveTarget returns the replica set a partition moves toward: placement's (placed), unless
+// that puts a replica on a flapping member that holds none yet; then placement's over the
+// members that are not flapping (steady), or nil (heal only) when that has fewer than rf. A
+// drain used to wait for the flapping member to settle, a minute and more, rather than move
+// elsewhere (the cluster simulator's seeds 11 and 98 kept a drained voter past the 30 s bound).
+func moveTarget(placed, steady, current, flapping []string, rf int) []string {
+	onFlapping := func(target []string) bool {
+		for _, id := range flapping {
+			if slices.Contains(target, id) && !slices.Contains(current, id) {
+				return true
+			}
+		}
+		return false
+	}
+	if !onFlapping(placed) {
+		return placed
+	}
+	if len(steady) >= rf {
+		return steady
+	}
+	return nil
 }
 
 // countMoves updates the move counters from the moving partitions before and after a rebalance

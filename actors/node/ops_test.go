@@ -4,6 +4,7 @@
 package node
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -37,5 +38,27 @@ func TestRemoveANodeGossipForgot(t *testing.T) {
 	_, err := n.checkAdmin(protocol.ClusterAdminRequest{Op: protocol.AdminRemove, Node: "n9", Force: true})
 	if err == nil || !strings.Contains(err.Error(), "is not a member of this cluster") {
 		t.Errorf("remove --force n9 (nobody names it): err %v, want 'is not a member of this cluster'", err)
+	}
+}
+
+func TestMoveTargetAvoidsFlappingMembers(t *testing.T) {
+	for _, tc := range []struct {
+		name                              string
+		placed, steady, current, flapping []string
+		want                              []string
+	}{
+		{"no flapping member", []string{"n1", "n2", "n5"}, nil, []string{"n1", "n2", "n4"}, nil, []string{"n1", "n2", "n5"}},
+		// n4 drains: placement wants n2, which flaps: move to n6 instead of waiting for n2.
+		{"onto a flapping member", []string{"n5", "n1", "n2"}, []string{"n5", "n1", "n6"}, []string{"n5", "n1", "n4"}, []string{"n2"},
+			[]string{"n5", "n1", "n6"}},
+		{"a flapping member that holds a replica already", []string{"n5", "n1", "n2"}, []string{"n5", "n1", "n6"}, []string{"n5", "n1", "n2"}, []string{"n2"},
+			[]string{"n5", "n1", "n2"}},
+		{"too few steady members: heal only", []string{"n5", "n1", "n2"}, []string{"n5", "n1"}, []string{"n5", "n1", "n4"}, []string{"n2"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := moveTarget(tc.placed, tc.steady, tc.current, tc.flapping, 3); !slices.Equal(got, tc.want) {
+				t.Fatalf("moveTarget = %v, want %v", got, tc.want)
+			}
+		})
 	}
 }
