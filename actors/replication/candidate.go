@@ -37,12 +37,32 @@ func (r *Replica) campaign(transfer bool) {
 	r.cand = &candidacy{transfer: transfer, promises: map[NodeID]promiseFrom{
 		r.id: {id: r.id, unclean: r.unclean, lastEpoch: r.log.hist.Last(), end: r.log.end, hist: r.log.hist.clone()},
 	}}
-	for _, v := range r.Config().Voters {
+	for _, v := range r.asked() {
 		if v != r.id {
 			r.send(Message{Type: MsgPromise, To: v, End: r.log.end, LastEpoch: r.log.hist.Last(), Transfer: transfer})
 		}
 	}
 	r.maybeDecide()
+}
+
+// asked returns the members a candidate asks for promises: the voters, and the learners too
+// when an operator removed voters for good (see maybeDecide).
+func (r *Replica) asked() []NodeID {
+	cfg := r.Config()
+	if !r.votersGone(cfg.Voters) {
+		return cfg.Voters
+	}
+	return append(slices.Clone(cfg.Voters), cfg.Learners...)
+}
+
+// votersGone reports whether an operator removed some of voters for good (SetGone).
+func (r *Replica) votersGone(voters []NodeID) bool {
+	for _, v := range voters {
+		if r.gone[v] {
+			return true
+		}
+	}
+	return false
 }
 
 func stepCandidate(r *Replica, m Message) {
@@ -68,7 +88,7 @@ func (r *Replica) handlePromiseResp(m Message) {
 	case !m.Granted && m.Epoch > r.epoch:
 		r.refusedAt = max(r.refusedAt, m.Epoch)
 		r.abortCandidacy()
-	case m.Granted && m.Epoch == r.epoch && r.Config().IsVoter(m.From):
+	case m.Granted && m.Epoch == r.epoch && slices.Contains(r.asked(), m.From):
 		r.cand.promises[m.From] = promiseFrom{id: m.From, unclean: m.Learner, lastEpoch: m.LastEpoch, end: m.End, hist: m.History}
 		r.maybeDecide()
 	}
@@ -79,17 +99,22 @@ func (r *Replica) handlePromiseResp(m Message) {
 // do not count toward the majority: their logs may lack entries they acknowledged. When every
 // voter promised and still no clean majority exists (a crash of most replicas under fsync
 // interval or never), the most advanced of all leads: nothing any replica still holds is lost.
-// "Every voter" leaves out the voters an operator removed for good (SetGone).
+//
+// "Every voter" leaves out the voters an operator removed for good (SetGone), and then takes in
+// the learners: a candidate whose replica set is stale must not decide alone. [n3 n6] became
+// [n3 n6 n4] (n4 a learner, then a voter) while n3 was cut off; n6 and n4 committed more; n6
+// was removed for good: without the learner's promise, n3 would have led on its own and
+// overwritten what n4 holds. n4 refuses it (n3's log does not reach n4's newest config).
 func (r *Replica) maybeDecide() {
 	c := r.cand
 	voters := r.Config().Voters
 	clean := 0
-	for _, p := range c.promises {
-		if !p.unclean {
+	for id, p := range c.promises {
+		if !p.unclean && slices.Contains(voters, id) {
 			clean++
 		}
 	}
-	need := r.quorum(voters)
+	need := majority(len(voters))
 	if r.opts.Canary == CanaryPromoteWithoutMajority {
 		need = max(1, need-1) // the planted bug: one promise short of a majority
 	}
@@ -100,7 +125,7 @@ func (r *Replica) maybeDecide() {
 	c.decided = true
 	var best promiseFrom
 	found := false
-	for _, v := range voters { // config order: ties go to the earlier voter
+	for _, v := range r.asked() { // config order: ties go to the earlier voter
 		p, ok := c.promises[v]
 		if ok && (!onlyClean || !p.unclean) && (!found || more(p.lastEpoch, p.end, best.lastEpoch, best.end)) {
 			best, found = p, true
@@ -156,8 +181,8 @@ func tickCandidate(r *Replica) {
 	// Ask again every heartbeat the voters that have not promised (a request may be lost, or
 	// a voter may have refused while it still heard from the old leader).
 	if c := r.cand; !c.decided && r.electionElapsed%r.opts.HeartbeatTicks == 0 {
-		for _, v := range r.Config().Voters {
-			if _, ok := c.promises[v]; !ok {
+		for _, v := range r.asked() {
+			if _, ok := c.promises[v]; !ok && v != r.id {
 				r.send(Message{Type: MsgPromise, To: v, End: r.log.end, LastEpoch: r.log.hist.Last(), Transfer: c.transfer})
 			}
 		}
@@ -218,9 +243,10 @@ func (r *Replica) becomeLeader() {
 	r.maybeCommit()
 }
 
-// everyVoterPromised reports whether every voter promised, but the ones removed for good.
+// everyVoterPromised reports whether every voter promised, but the ones removed for good, and
+// every learner when some were (see maybeDecide).
 func (r *Replica) everyVoterPromised(voters []NodeID) bool {
-	for _, v := range voters {
+	for _, v := range r.asked() {
 		if _, ok := r.cand.promises[v]; !ok && !r.gone[v] {
 			return false
 		}

@@ -332,12 +332,13 @@ func (r *Replica) becomeFollower(e Epoch, leader NodeID) {
 
 func majority(n int) int { return n/2 + 1 }
 
-// quorum is how many of voters make a majority: a majority, but never more than the voters an
-// operator has not removed for good (SetGone). Once the removed ones are a majority, every voter
-// left is needed: the replica set lost a majority, so the design's promise is void, and this
-// keeps all that the survivors hold (a majority of the survivors could lose what only one of
-// them holds). Without it a replica set such as [n4 n2] with n2 removed could never commit the
-// change that replaces n2.
+// quorum is how many of voters a leader needs (to commit, and to go on leading): a majority,
+// but never more than the voters an operator has not removed for good (SetGone). Once the
+// removed ones are a majority, every voter left is needed: the replica set lost a majority, so
+// the design's promise is void, and this keeps all that the survivors hold (a majority of the
+// survivors could lose what only one of them holds). Without it a replica set such as [n4 n2]
+// with n2 removed could never commit the change that replaces n2. (A candidate gets no such
+// discount on its clean majority: see maybeDecide.)
 func (r *Replica) quorum(voters []NodeID) int {
 	left := 0
 	for _, v := range voters {
