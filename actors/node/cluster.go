@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/shoalmq/shoal/actors/replication"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -230,7 +231,20 @@ func (n *Node) Deliver(m protocol.ReplicaMessage) {
 		p.Deliver(m)
 		return
 	}
+	if !startsReplica(m) {
+		return
+	}
 	n.process.SendUserMessage(n.pid, &hostMsg{topic: m.Topic, id: m.Partition, then: m})
+}
+
+// startsReplica reports whether a message for a partition this node does not host starts a
+// replica of it: only a leader's append does. Any message used to: a candidate with a stale
+// replica set that still named this node (whose replica had been moved away and dropped) started
+// an empty replica with its promise request, got its promise, and with that majority of its
+// stale set led and overwrote committed entries (the cluster simulator's seed 33, under
+// fsync=always).
+func startsReplica(m protocol.ReplicaMessage) bool {
+	return replication.MessageType(m.Type) == replication.MsgAppend
 }
 
 // hostMsg asks the supervisor to start a replica of a partition this node does not host.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/shoalmq/shoal/actors/replication"
 	"github.com/shoalmq/shoal/protocol"
 )
 
@@ -60,5 +61,17 @@ func TestMoveTargetAvoidsFlappingMembers(t *testing.T) {
 				t.Fatalf("moveTarget = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// Only a leader's append starts a replica this node does not host; a stale candidate's promise
+// request must not (seed 33).
+func TestOnlyAnAppendStartsAReplica(t *testing.T) {
+	for _, typ := range []replication.MessageType{replication.MsgAppend, replication.MsgAppendResp, replication.MsgPromise,
+		replication.MsgPromiseResp, replication.MsgFetch, replication.MsgFetchResp} {
+		want := typ == replication.MsgAppend
+		if got := startsReplica(protocol.ReplicaMessage{Topic: "t", Type: uint8(typ)}); got != want {
+			t.Errorf("a %s starts a replica: %v, want %v", typ, got, want)
+		}
 	}
 }
