@@ -113,6 +113,10 @@ type clusterState struct {
 	leaders   map[string]announced
 	// ops are the operator's decisions and the moves under way.
 	ops opsState
+	// dropped: by "topic/partition", the epoch of a replica this node dropped when its replica
+	// set no longer named it (in memory; see startsReplica).
+	droppedMu sync.Mutex
+	dropped   map[string]uint64
 }
 
 func newClusterState(applied uint64) *clusterState {
@@ -231,20 +235,38 @@ func (n *Node) Deliver(m protocol.ReplicaMessage) {
 		p.Deliver(m)
 		return
 	}
-	if !startsReplica(m) {
+	if !n.startsReplica(m) {
 		return
 	}
 	n.process.SendUserMessage(n.pid, &hostMsg{topic: m.Topic, id: m.Partition, then: m})
 }
 
+// droppedAt returns the epoch of the last replica of a partition this node dropped (0: none).
+func (n *Node) droppedAt(topic string, id int32) uint64 {
+	n.cluster.droppedMu.Lock()
+	defer n.cluster.droppedMu.Unlock()
+	return n.cluster.dropped[leaderKey(topic, id)]
+}
+
+// noteDropped records the epoch of a replica this node dropped.
+func (n *Node) noteDropped(topic string, id int32, epoch uint64) {
+	n.cluster.droppedMu.Lock()
+	defer n.cluster.droppedMu.Unlock()
+	if n.cluster.dropped == nil {
+		n.cluster.dropped = map[string]uint64{}
+	}
+	n.cluster.dropped[leaderKey(topic, id)] = max(n.cluster.dropped[leaderKey(topic, id)], epoch)
+}
+
 // startsReplica reports whether a message for a partition this node does not host starts a
-// replica of it: only a leader's append does. Any message used to: a candidate with a stale
-// replica set that still named this node (whose replica had been moved away and dropped) started
-// an empty replica with its promise request, got its promise, and with that majority of its
-// stale set led and overwrote committed entries (the cluster simulator's seed 33, under
-// fsync=always).
-func startsReplica(m protocol.ReplicaMessage) bool {
-	return replication.MessageType(m.Type) == replication.MsgAppend
+// replica of it: only an append of a leader no older than the one whose replica set dropped
+// this node's last replica of it. Any message used to: a candidate with a stale replica set
+// that still named this node (whose replica had been moved away and dropped) started an empty
+// replica with its promise request, got its promise, and with that majority of its stale set
+// led and overwrote committed entries (the cluster simulator's seed 33, under fsync=always).
+// A stale leader's append could do the same with acknowledgements.
+func (n *Node) startsReplica(m protocol.ReplicaMessage) bool {
+	return replication.MessageType(m.Type) == replication.MsgAppend && m.Epoch >= n.droppedAt(m.Topic, m.Partition)
 }
 
 // hostMsg asks the supervisor to start a replica of a partition this node does not host.

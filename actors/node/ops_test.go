@@ -64,14 +64,29 @@ func TestMoveTargetAvoidsFlappingMembers(t *testing.T) {
 	}
 }
 
-// Only a leader's append starts a replica this node does not host; a stale candidate's promise
-// request must not (seed 33).
+// Only a leader's append starts a replica this node does not host, and not one from a leader
+// older than the one whose replica set dropped this node's last replica of it: a stale
+// candidate's promise request or a stale leader's append must not (seed 33).
 func TestOnlyAnAppendStartsAReplica(t *testing.T) {
+	n := &Node{cluster: newClusterState(0)}
 	for _, typ := range []replication.MessageType{replication.MsgAppend, replication.MsgAppendResp, replication.MsgPromise,
 		replication.MsgPromiseResp, replication.MsgFetch, replication.MsgFetchResp} {
 		want := typ == replication.MsgAppend
-		if got := startsReplica(protocol.ReplicaMessage{Topic: "t", Type: uint8(typ)}); got != want {
+		if got := n.startsReplica(protocol.ReplicaMessage{Topic: "t", Type: uint8(typ), Epoch: 3}); got != want {
 			t.Errorf("a %s starts a replica: %v, want %v", typ, got, want)
 		}
+	}
+	n.noteDropped("t", 0, 5)
+	for _, tc := range []struct {
+		epoch uint64
+		want  bool
+	}{{4, false}, {5, true}, {6, true}} {
+		m := protocol.ReplicaMessage{Topic: "t", Partition: 0, Type: uint8(replication.MsgAppend), Epoch: tc.epoch}
+		if got := n.startsReplica(m); got != tc.want {
+			t.Errorf("after dropping the replica at epoch 5, an append of epoch %d starts one: %v, want %v", tc.epoch, got, tc.want)
+		}
+	}
+	if !n.startsReplica(protocol.ReplicaMessage{Topic: "t", Partition: 1, Type: uint8(replication.MsgAppend), Epoch: 1}) {
+		t.Error("another partition's append was refused")
 	}
 }
