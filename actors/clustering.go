@@ -377,7 +377,7 @@ func (b *Broker) spreadGone(ctx context.Context, req *protocol.ClusterAdminReque
 		go func() {
 			defer wg.Done()
 			if err := b.cluster.forwardCall(cctx, id, protocol.TypeClusterAdmin, &hint, nil); err != nil {
-				b.cfg.Logger.Warn("broker: could not pass a forced removal on", "node", req.Node, "to", id, "err", err)
+				b.log.Warn("broker: could not pass a forced removal on", "node", req.Node, "to", id, "err", err)
 			}
 		}()
 	}

@@ -44,6 +44,8 @@ BIN=$PWD/bin
 
 log() { printf '== %s\n' "$*" >&2; }
 die() { printf 'compare.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
 
 # ---- install -------------------------------------------------------------------------------
 install_tools() {
@@ -51,13 +53,7 @@ install_tools() {
 	command -v redis-server >/dev/null || missing+=(redis-server)
 	command -v redis-benchmark >/dev/null || missing+=(redis-tools)
 	command -v jq >/dev/null || missing+=(jq)
-	if ((${#missing[@]})); then
-		log "installing ${missing[*]} from Debian's packages"
-		local sudo=
-		[ "$(id -u)" = 0 ] || sudo=sudo
-		$sudo apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-	fi
+	apt_install "${missing[@]}"
 	mkdir -p "$BIN"
 	if [ ! -x "$BIN/nats-server" ] || ! "$BIN/nats-server" --version | grep -q "$NATS_SERVER_VERSION"; then
 		log "go install nats-server@$NATS_SERVER_VERSION into bin/"
@@ -73,22 +69,7 @@ install_tools() {
 }
 
 # ---- servers -------------------------------------------------------------------------------
-WORK=
-PIDS=()
-cleanup() {
-	local pid
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	if [ -n "$WORK" ] && [ -z "${KEEP:-}" ]; then
-		rm -rf "$WORK"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# WORK, PIDS and their cleanup on exit: bench/lib.sh
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -99,14 +80,6 @@ wait_port() { # port, what, pid
 		sleep 0.05
 	done
 	die "$2 did not listen on port $1 within 10s"
-}
-
-stop() { # pid
-	kill "$1" 2>/dev/null || true
-	wait "$1" 2>/dev/null || true
-	local keep=()
-	for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	PIDS=("${keep[@]}")
 }
 
 start_shoal() { # fsync policy; sets SERVER_PID

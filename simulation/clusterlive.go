@@ -14,8 +14,8 @@ import (
 	"github.com/shoalmq/shoal/simulation/memnet"
 )
 
-// heal ends every fault: links open, paused nodes resume, per-message faults stop, armed fsync errors are
-// disarmed, and nodes that are down restart (nodes gone for good stay gone).
+// heal ends every fault: links open, paused nodes resume, per-message faults stop, armed fsync
+// errors are disarmed, and nodes that are down restart (nodes gone for good stay gone).
 func (r *clusterRun) heal() {
 	r.note("all faults healed")
 	r.healEvent()
@@ -72,7 +72,7 @@ func (r *clusterRun) restartFailed() {
 	for _, nd := range r.allNodes() {
 		if nd.getState() == nodeUp && nd.failedPartition() {
 			r.note("%s has a failed partition: restarted", nd.id)
-			r.event(Event{Kind: EventCrash, Partition: -1, Node: replication.NodeID(nd.id), Class: ClassFsyncError, Detail: "a partition failed: restarted"})
+			r.nodeEvent(EventCrash, nd, ClassFsyncError, "a partition failed: restarted")
 			r.openMeasures(nd, ClassFsyncError)
 			nd.crash(false, nodeDown)
 			r.restart(nd)

@@ -140,10 +140,10 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.net.Pause(nd.id)
 		r.count(ClassPause)
 		r.note("%s paused (SIGSTOP) for %v", nd.id, f.For)
-		r.event(Event{Kind: EventPause, Partition: -1, Node: replication.NodeID(nd.id), Class: ClassPause, Detail: "paused"})
+		r.nodeEvent(EventPause, nd, ClassPause, "paused")
 		e.after(f.For, "resume", func() {
 			r.net.Resume(nd.id)
-			r.event(Event{Kind: EventResume, Partition: -1, Node: replication.NodeID(nd.id), Class: ClassPause, Detail: "resumed"})
+			r.nodeEvent(EventResume, nd, ClassPause, "resumed")
 		})
 	case ClassCrash:
 		nd := pick(up, f.Victim)
@@ -195,7 +195,7 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.openMeasures(nd, ClassLeave)
 		r.count(ClassLeave)
 		r.note("%s leaves (SIGTERM) for %v", nd.id, f.For)
-		r.event(Event{Kind: EventCrash, Partition: -1, Node: replication.NodeID(nd.id), Class: ClassLeave, Detail: "leaves (SIGTERM)"})
+		r.nodeEvent(EventCrash, nd, ClassLeave, "leaves (SIGTERM)")
 		nd.leave()
 		e.after(f.For, "restart after leave", func() { r.restart(nd) })
 	case ClassRemove:
@@ -206,6 +206,11 @@ func (r *clusterRun) inject(e *executor, f ScheduledFault) {
 		r.count(ClassRemove)
 		r.removeForGood(nd, ClassRemove)
 	}
+}
+
+// nodeEvent puts an event of one node on the timeline (class: the fault behind it, or "").
+func (r *clusterRun) nodeEvent(kind EventKind, nd *cnode, class Class, detail string) {
+	r.event(Event{Kind: kind, Partition: -1, Node: replication.NodeID(nd.id), Class: class, Detail: detail})
 }
 
 // faultEvent puts a fault on the timeline; one that lasts 0 has no end of its own (it ends at
@@ -327,7 +332,7 @@ func (r *clusterRun) crashNode(nd *cnode, cause Class) {
 	}
 	r.mu.Unlock()
 	r.note("%s crashes (%s, torn tail %t)", nd.id, cause, torn)
-	r.event(Event{Kind: EventCrash, Partition: -1, Node: replication.NodeID(nd.id), Class: cause, Detail: fmt.Sprintf("%s, torn tail %t", cause, torn)})
+	r.nodeEvent(EventCrash, nd, cause, fmt.Sprintf("%s, torn tail %t", cause, torn))
 	nd.crash(torn, nodeDown)
 }
 
@@ -347,7 +352,7 @@ func (r *clusterRun) restart(nd *cnode) {
 		return
 	}
 	r.note("%s restarted", nd.id)
-	r.event(Event{Kind: EventRestart, Partition: -1, Node: replication.NodeID(nd.id), Detail: "restarted"})
+	r.nodeEvent(EventRestart, nd, "", "restarted")
 	nd.mu.Lock()
 	ends := nd.endsAtCrash
 	nd.endsAtCrash = nil
@@ -464,7 +469,7 @@ func (r *clusterRun) removeForGood(nd *cnode, cause Class) {
 	if nd.getState() == nodeUp {
 		r.openMeasures(nd, cause)
 		r.note("%s killed for good (%s)", nd.id, cause)
-		r.event(Event{Kind: EventCrash, Partition: -1, Node: replication.NodeID(nd.id), Class: cause, Detail: fmt.Sprintf("killed for good (%s)", cause)})
+		r.nodeEvent(EventCrash, nd, cause, fmt.Sprintf("killed for good (%s)", cause))
 		nd.crash(false, nodeGone)
 	} else {
 		nd.mu.Lock()
@@ -559,7 +564,7 @@ func (r *clusterRun) injectBitFlip(f ScheduledFault, up []*cnode) {
 	r.faultEvent(ClassBitFlip, nd.id, 0, fmt.Sprintf("%s: bit flipped in %s at byte %d", nd.id, path, pos))
 	switch err := nd.start(r.seedsFor(nd)); {
 	case err == nil:
-		r.event(Event{Kind: EventRestart, Partition: -1, Node: replication.NodeID(nd.id), Detail: "restarted with the damage"})
+		r.nodeEvent(EventRestart, nd, "", "restarted with the damage")
 		r.note("%s started with the damage: %s", nd.id, r.probeCorrupt(nd))
 	case errors.Is(err, storage.ErrCorrupt):
 		r.count("bit-flip refused at start")

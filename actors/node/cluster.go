@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/shoalmq/shoal/actors/replication"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/shoalmq/shoal/actors/partition"
+	"github.com/shoalmq/shoal/actors/replication"
 	"github.com/shoalmq/shoal/cluster/placement"
 	"github.com/shoalmq/shoal/cluster/ring"
 	"github.com/shoalmq/shoal/protocol"

@@ -155,10 +155,15 @@ func (n *Node) Rebalance() {
 	// draining node keeps its replicas until a move takes them.
 	heal := ring.New(toRing(slices.DeleteFunc(slices.Clone(v.Eligible), func(id string) bool { return ops.state(id) == NodeRemoved })))
 	assign := placement.AssignInOrder(r, n.placementTopics())
-	// Placement over the members that are not flapping, for moves that would land on one.
+	// Placement over the members that are not flapping, for moves that would land on one:
+	// computed once, and only when a move needs it.
 	var assignSteady *placement.Assignment
-	if steady := slices.DeleteFunc(slices.Clone(members), func(id string) bool { return slices.Contains(v.Flapping, id) }); len(v.Flapping) > 0 && len(steady) > 0 {
-		assignSteady = placement.AssignInOrder(ring.New(toRing(steady)), n.placementTopics())
+	steadyReplicas := func(topic string, id int32) []string {
+		if assignSteady == nil {
+			steady := slices.DeleteFunc(slices.Clone(members), func(id string) bool { return slices.Contains(v.Flapping, id) })
+			assignSteady = placement.AssignInOrder(ring.New(toRing(steady)), n.placementTopics())
+		}
+		return fromRing(assignSteady.Replicas(topic, int(id)))
 	}
 	moves := Moves{}
 	moving := map[string]string{}
@@ -197,11 +202,8 @@ func (n *Node) Rebalance() {
 		}
 		prefs := lastIf(fromRing(heal.Preference(key, 0)), v.Flapping)
 		lead := p.Leadership()
-		var steady []string
-		if assignSteady != nil {
-			steady = fromRing(assignSteady.Replicas(p.Topic(), int(p.ID())))
-		}
-		target := moveTarget(lastIf(fromRing(assign.Replicas(p.Topic(), int(p.ID()))), v.Flapping), steady, lead.Replicas, v.Flapping, rf)
+		target := moveTarget(lastIf(fromRing(assign.Replicas(p.Topic(), int(p.ID()))), v.Flapping),
+			func() []string { return steadyReplicas(p.Topic(), p.ID()) }, lead.Replicas, v.Flapping, rf)
 		if lead.Removed {
 			n.process.SendUserMessage(n.pid, &dropMsg{topic: p.Topic(), id: p.ID(), p: p})
 			return
@@ -229,10 +231,11 @@ func (n *Node) Rebalance() {
 
 // moveTarget returns the replica set a partition moves toward: placement's (placed), unless
 // that puts a replica on a flapping member that holds none yet; then placement's over the
-// members that are not flapping (steady), or nil (heal only) when that has fewer than rf. A
+// members that are not flapping (steady, asked for only then), or nil (heal only) when that
+// has fewer than rf. A
 // drain used to wait for the flapping member to settle, a minute and more, rather than move
 // elsewhere (the cluster simulator's seeds 11 and 98 kept a drained voter past the 30 s bound).
-func moveTarget(placed, steady, current, flapping []string, rf int) []string {
+func moveTarget(placed []string, steady func() []string, current, flapping []string, rf int) []string {
 	onFlapping := func(target []string) bool {
 		for _, id := range flapping {
 			if slices.Contains(target, id) && !slices.Contains(current, id) {
@@ -244,8 +247,8 @@ func moveTarget(placed, steady, current, flapping []string, rf int) []string {
 	if !onFlapping(placed) {
 		return placed
 	}
-	if len(steady) >= rf {
-		return steady
+	if s := steady(); len(s) >= rf {
+		return s
 	}
 	return nil
 }

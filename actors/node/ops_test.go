@@ -57,7 +57,8 @@ func TestMoveTargetAvoidsFlappingMembers(t *testing.T) {
 		{"too few steady members: heal only", []string{"n5", "n1", "n2"}, []string{"n5", "n1"}, []string{"n5", "n1", "n4"}, []string{"n2"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := moveTarget(tc.placed, tc.steady, tc.current, tc.flapping, 3); !slices.Equal(got, tc.want) {
+			steady := func() []string { return tc.steady }
+			if got := moveTarget(tc.placed, steady, tc.current, tc.flapping, 3); !slices.Equal(got, tc.want) {
 				t.Fatalf("moveTarget = %v, want %v", got, tc.want)
 			}
 		})

@@ -119,7 +119,7 @@ func (r *Replica) maybeDecide() {
 		need = max(1, need-1) // the planted bug: one promise short of a majority
 	}
 	onlyClean := clean >= need
-	if c.decided || !onlyClean && !r.everyVoterPromised(voters) {
+	if c.decided || !onlyClean && !r.everyAskedPromised() {
 		return
 	}
 	c.decided = true
@@ -243,9 +243,9 @@ func (r *Replica) becomeLeader() {
 	r.maybeCommit()
 }
 
-// everyVoterPromised reports whether every voter promised, but the ones removed for good, and
+// everyAskedPromised reports whether every voter promised, but the ones removed for good, and
 // every learner when some were (see maybeDecide).
-func (r *Replica) everyVoterPromised(voters []NodeID) bool {
+func (r *Replica) everyAskedPromised() bool {
 	for _, v := range r.asked() {
 		if _, ok := r.cand.promises[v]; !ok && !r.gone[v] {
 			return false

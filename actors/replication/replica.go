@@ -214,9 +214,10 @@ func (r *Replica) SetAlive(ids []NodeID) {
 func (r *Replica) isAlive(id NodeID) bool { return r.alive == nil || r.alive[id] }
 
 // SetGone gives the nodes an operator removed for good (`shoal cluster remove`): their disks
-// are gone with them. A candidate with no clean majority leads once every voter but these
-// promised (see maybeDecide); what only they held is lost either way, and without this a
-// replica set whose surviving voters restarted unclean waited for a promise that never comes.
+// are gone with them. A candidate with no clean majority leads once every other voter and
+// every learner promised (see maybeDecide), and a leader's quorum leaves them out once they
+// are a majority (quorum); what only they held is lost either way, and without this a replica
+// set whose surviving voters restarted unclean waited for a promise that never comes.
 func (r *Replica) SetGone(ids []NodeID) {
 	r.gone = make(map[NodeID]bool, len(ids))
 	for _, id := range ids {
